@@ -1,0 +1,104 @@
+/**
+ * File primitives every writer uses: atomic write (temp file in the same directory + fsync + rename) with an explicit
+ * mode and owner, capped reads of small files, directory creation with a mode. Paths here are real paths: the OS
+ * layer maps the agent's absolute paths through the root prefix (DECISIONS.md D13) before calling these.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+export interface WriteOptions {
+  /** File mode (required: every file the agent writes has an explicit mode). */
+  mode: number;
+  uid?: number;
+  gid?: number;
+  /** When the target exists, keep its mode and owner instead (system files such as sshd_config, /etc/shadow). */
+  preserveExisting?: boolean;
+}
+
+/** Writes `data` to `file` atomically: readers see the old or the new content, never a mix or a partial file. */
+export function writeFileAtomic(file: string, data: string | Buffer, opts: WriteOptions): void {
+  const dir = path.dirname(file);
+  let mode = opts.mode; let uid = opts.uid; let gid = opts.gid;
+  if (opts.preserveExisting) {
+    try {
+      const st = fs.statSync(file);
+      mode = st.mode & 0o7777; uid = st.uid; gid = st.gid;
+    } catch { /* new file: use the given mode */ }
+  }
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+  try {
+    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+    if (uid !== undefined || gid !== undefined) fs.fchownSync(fd, uid ?? -1, gid ?? -1);
+    fs.fchmodSync(fd, mode);
+    fs.fsyncSync(fd);
+  } catch (e) {
+    fs.closeSync(fd);
+    try { fs.unlinkSync(tmp); } catch { /* ignore */ }
+    throw e;
+  }
+  fs.closeSync(fd);
+  try {
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    try { fs.unlinkSync(tmp); } catch { /* ignore */ }
+    throw e;
+  }
+  try { const dfd = fs.openSync(dir, 'r'); try { fs.fsyncSync(dfd); } finally { fs.closeSync(dfd); } } catch { /* best effort */ }
+}
+
+export class FileTooLargeError extends Error {}
+
+/** Reads a regular file of at most `maxBytes` (default 1 MiB); larger files are refused, not truncated. */
+export function readFileCapped(file: string, maxBytes = 1024 * 1024): Buffer {
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) throw new Error(`${file} is not a regular file`);
+    if (st.size > maxBytes) throw new FileTooLargeError(`${file} is larger than ${maxBytes} bytes`);
+    const buf = Buffer.alloc(Math.min(st.size, maxBytes) + 1);
+    let n = 0;
+    for (;;) {
+      const r = fs.readSync(fd, buf, n, buf.length - n, null);
+      if (r === 0) break;
+      n += r;
+      if (n > maxBytes) throw new FileTooLargeError(`${file} is larger than ${maxBytes} bytes`);
+      if (n === buf.length) break;
+    }
+    return buf.subarray(0, n);
+  } finally { fs.closeSync(fd); }
+}
+
+/** Decodes bytes as UTF-8 after dropping a byte-order mark (provisioning-and-os.md §0.2 rule 5). */
+export function decodeText(buf: Buffer): string {
+  let b = buf;
+  if (b.length >= 3 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf) b = b.subarray(3);
+  return b.toString('utf8');
+}
+
+/** Reads a small text file; `undefined` when it does not exist. */
+export function readTextIfExists(file: string, maxBytes = 1024 * 1024): string | undefined {
+  try { return decodeText(readFileCapped(file, maxBytes)); } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+    throw e;
+  }
+}
+
+/** Creates a directory (and missing parents) and sets the final directory's mode (and owner when given). */
+export function ensureDir(dir: string, mode: number, uid?: number, gid?: number): void {
+  fs.mkdirSync(dir, { recursive: true, mode });
+  fs.chmodSync(dir, mode);
+  if (uid !== undefined || gid !== undefined) fs.chownSync(dir, uid ?? -1, gid ?? -1);
+}
+
+export function exists(p: string): boolean {
+  try { fs.lstatSync(p); return true; } catch { return false; }
+}
+
+/** Removes what is inside a directory, keeping the directory itself. Missing directory: nothing to do. */
+export function emptyDir(dir: string): void {
+  let entries: string[];
+  try { entries = fs.readdirSync(dir); } catch { return; }
+  for (const e of entries) fs.rmSync(path.join(dir, e), { recursive: true, force: true });
+}

@@ -1,0 +1,100 @@
+/**
+ * The agent's logger: one process-wide instance, several appenders (log file, stdout, /dev/console), UTC ISO 8601
+ * timestamps, levels, and a redaction layer through which every line passes, so that a secret registered with
+ * `addSecret` (a password, a private key, protected settings) never reaches any appender.
+ */
+import * as fs from 'node:fs';
+
+export enum Level { VERBOSE = 0, INFO = 1, WARNING = 2, ERROR = 3 }
+const LEVEL_NAMES = ['VERBOSE', 'INFO', 'WARNING', 'ERROR'];
+
+export interface Appender { level: Level; write(line: string): void; close?(): void }
+
+const REDACTED = '*****';
+/** Patterns that are secret whatever their value: XML password elements, PEM private keys, protected settings. */
+const SECRET_PATTERNS: RegExp[] = [
+  /(<(?:\w+:)?UserPassword>)[\s\S]*?(<\/(?:\w+:)?UserPassword>)/g,
+  /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g,
+  /("protectedSettings"\s*:\s*")[^"]*(")/g,
+];
+
+export class Logger {
+  private appenders: Appender[] = [];
+  private secrets = new Set<string>();
+  /** Component name printed in each line (e.g. `Daemon`, `ExtHandler`). */
+  prefix = 'Daemon';
+
+  /** Registers a secret: every later line has each occurrence replaced by `*****`. Short strings (< 3) are ignored. */
+  addSecret(secret: string | undefined | null): void {
+    if (secret && secret.length >= 3) this.secrets.add(secret);
+  }
+
+  /** Applies the redaction rules to a string (also used by the command runner for argv and output). */
+  redact(text: string): string {
+    let out = text;
+    for (const re of SECRET_PATTERNS) {
+      out = out.replace(re, (m, a?: string, b?: string) => (typeof a === 'string' && typeof b === 'string' && !m.startsWith('-----') ? `${a}${REDACTED}${b}` : REDACTED));
+    }
+    for (const s of this.secrets) if (out.includes(s)) out = out.split(s).join(REDACTED);
+    return out;
+  }
+
+  addAppender(a: Appender): void { this.appenders.push(a); }
+  removeAppender(a: Appender): void {
+    this.appenders = this.appenders.filter((x) => x !== a);
+    a.close?.();
+  }
+  clearAppenders(): void { for (const a of this.appenders) a.close?.(); this.appenders = []; }
+  get minLevel(): Level { return this.appenders.reduce((m, a) => Math.min(m, a.level), Level.ERROR + 1); }
+
+  log(level: Level, msg: string): void {
+    if (this.appenders.length === 0 || level < this.minLevel) return;
+    const line = `${new Date().toISOString()} ${LEVEL_NAMES[level]} ${this.prefix} ${this.redact(msg)}\n`;
+    for (const a of this.appenders) if (level >= a.level) {
+      try { a.write(line); } catch { /* a broken appender must never break the agent */ }
+    }
+  }
+  verbose(msg: string): void { this.log(Level.VERBOSE, msg); }
+  info(msg: string): void { this.log(Level.INFO, msg); }
+  warn(msg: string): void { this.log(Level.WARNING, msg); }
+  error(msg: string): void { this.log(Level.ERROR, msg); }
+}
+
+/** Appends to a file (created 0644 if missing; the directory must exist). Reopened lazily after a failure. */
+export function fileAppender(path: string, level: Level): Appender {
+  let fd: number | null = null;
+  return {
+    level,
+    write(line) {
+      if (fd === null) fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT, 0o644);
+      try { fs.writeSync(fd, line); } catch (e) { try { fs.closeSync(fd); } catch { /* ignore */ } fd = null; throw e; }
+    },
+    close() { if (fd !== null) { try { fs.closeSync(fd); } catch { /* ignore */ } fd = null; } },
+  };
+}
+
+/** Writes to a stream (stdout, stderr). */
+export function streamAppender(stream: NodeJS.WritableStream & { fd?: number }, level: Level): Appender {
+  return {
+    level,
+    write(line) {
+      const fd = (stream as { fd?: number }).fd;
+      if (typeof fd === 'number') fs.writeSync(fd, line); else stream.write(line);
+    },
+  };
+}
+
+/** Collects lines in memory (tests). */
+export function memoryAppender(level: Level = Level.VERBOSE): Appender & { lines: string[] } {
+  const lines: string[] = [];
+  return { level, lines, write(line) { lines.push(line); } };
+}
+
+/** The process-wide logger. */
+export const log = new Logger();
+
+/** Message of any thrown value. */
+export function errorText(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  return String(e);
+}
