@@ -1,0 +1,11 @@
+/**
+ * `-run-exthandlers`: not implemented yet (another part of the project writes it). Says so on stderr and fails (exit 1) rather
+ * than pretending to work.
+ */
+import type { CliOptions } from './args';
+
+/** Prints `run-exthandlers is not implemented yet` on stderr; exit code 1. */
+export async function runExtHandlers(_opts: CliOptions): Promise<number> {
+  process.stderr.write('run-exthandlers is not implemented yet\n');
+  return 1;
+}

@@ -1,0 +1,124 @@
+/**
+ * Start-up shared by every command that reads the configuration (provisioning-and-os.md §1.4), in this order:
+ * stdout log appender (INFO, or VERBOSE with -verbose), the configuration file, the log file
+ * (/var/log/waagent.log, VERBOSE with -verbose or Logs.Verbose=y), /dev/console while Logs.Console=y and the VM is not
+ * provisioned yet, Extension.LogDir (0755), and the OS object with its command runner (OPENSSL_FIPS=1 in the
+ * children's environment when OS.EnableFIPS=y, DECISIONS.md D25).
+ */
+import * as fs from 'node:fs';
+import { log, Level, streamAppender, type Appender } from '../core/log';
+import { createRunner } from '../core/exec';
+import { SysRoot } from '../core/sysroot';
+import { detectDistro } from '../os/detect';
+import { createOs } from '../os/factory';
+import { defaultConfigPath, loadConfig, reportProblems } from '../config/load';
+import { exists } from '../core/files';
+import type { AgentContext } from '../context';
+import type { CliOptions } from './args';
+
+/** The fixed log file (§10.10); `--log-file=` replaces it. */
+export const LOG_FILE = '/var/log/waagent.log';
+
+export interface SetupOptions {
+  /** Send log lines meant for the terminal to stderr instead of stdout (commands whose stdout is data). */
+  logToStderr?: boolean;
+}
+
+let consoleAppender: Appender | undefined;
+let terminalOnStderr = false;
+
+/** Whether setupAgent sent the terminal log lines to stderr (then errors need not be printed there twice). */
+export function logsOnStderr(): boolean { return terminalOnStderr; }
+
+/**
+ * An appender for /dev/console: opened, written and closed per line (as WALinuxAgent), with O_NOCTTY so that the
+ * daemon never acquires the console as its controlling terminal. Lines that cannot be written are dropped.
+ */
+export function devConsoleAppender(path = '/dev/console', level: Level = Level.INFO): Appender {
+  return {
+    level,
+    write(line) {
+      const fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_NOCTTY | fs.constants.O_APPEND);
+      try { fs.writeSync(fd, line); } finally { fs.closeSync(fd); }
+    },
+  };
+}
+
+/**
+ * The log file appender: opened (created 0644), appended to and closed for every line, as WALinuxAgent does, so that
+ * logrotate may move the file at any time (no copytruncate, no signal) and a deleted file is re-created.
+ */
+export function logFileAppender(path: string, level: Level): Appender {
+  return {
+    level,
+    write(line) {
+      const fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOCTTY, 0o644);
+      try { fs.writeSync(fd, line); } finally { fs.closeSync(fd); }
+    },
+  };
+}
+
+/** Stops mirroring the log to /dev/console (called once provisioning has completed, Logs.Console). */
+export function dropConsoleAppender(): void {
+  if (consoleAppender) { log.removeAppender(consoleAppender); consoleAppender = undefined; }
+}
+
+/**
+ * Runs the start-up side effects and returns the context every command is given. Errors (missing, unreadable or
+ * empty configuration file; Extension.LogDir existing as a file) are thrown; the caller reports
+ * `Failed to run '<command>': <details>` and exits 1.
+ */
+export async function setupAgent(opts: CliOptions, setup: SetupOptions = {}): Promise<AgentContext> {
+  const root = new SysRoot('/');
+  log.clearAppenders();
+  consoleAppender = undefined;
+  terminalOnStderr = setup.logToStderr === true;
+  log.addAppender(streamAppender(setup.logToStderr ? process.stderr : process.stdout, opts.verbose ? Level.VERBOSE : Level.INFO));
+
+  const distro = detectDistro(root);
+  const confPath = opts.configPath ?? defaultConfigPath(distro, (p) => exists(root.path(p)));
+  const conf = loadConfig(confPath, root, distro);
+
+  const verboseFile = opts.verbose || conf.bool('Logs.Verbose');
+  log.addAppender(logFileAppender(opts.logFile ?? root.path(LOG_FILE), verboseFile ? Level.VERBOSE : Level.INFO));
+
+  const libDir = conf.s('Lib.Dir');
+  if (conf.bool('Logs.Console') && !exists(root.path(`${libDir.replace(/\/+$/, '')}/provisioned`))) {
+    consoleAppender = devConsoleAppender(root.path('/dev/console'));
+    log.addAppender(consoleAppender);
+  }
+  // Problems in the file go to every appender, now that they are all there.
+  reportProblems(conf, log);
+
+  ensureExtensionLogDir(root.path(conf.s('Extension.LogDir')));
+
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  if (conf.bool('OS.EnableFIPS')) {
+    // D25: the commands we run (and the extension worker and extensions, which inherit our environment) see it;
+    // Node's own crypto is not switched into FIPS mode.
+    process.env.OPENSSL_FIPS = '1';
+    env.OPENSSL_FIPS = '1';
+  }
+  const os = createOs(distro, root, createRunner(env), conf);
+  log.verbose(`Configuration ${confPath}; distro ${distro.id} ${distro.version}`);
+  return { conf, os, log, libDir };
+}
+
+/**
+ * Creates Extension.LogDir (mode 0755) when missing. A file in its place is an error; a directory that cannot be
+ * created (not root) is logged and left for later.
+ */
+export function ensureExtensionLogDir(dir: string): void {
+  let st: fs.Stats | undefined;
+  try { st = fs.statSync(dir); } catch { st = undefined; }
+  if (st) {
+    if (!st.isDirectory()) throw new Error(`Extension.LogDir ${dir} exists and is not a directory`);
+    return;
+  }
+  try {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+    fs.chmodSync(dir, 0o755);
+  } catch (e) {
+    log.warn(`Cannot create the extension log directory ${dir}: ${(e as Error).message}`);
+  }
+}

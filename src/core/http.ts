@@ -1,0 +1,174 @@
+/**
+ * The HTTP client every fabric and storage request goes through (fabric-protocol.md §2.0, §5.4, §5.5): one TCP
+ * connection per request (`Connection: close`), `User-Agent: WALinuxAgent/<version>`, a per-attempt **idle** timeout
+ * (10 s by default: connect and each read), a body-size cap, and proxies only for storage traffic (`useProxy`) —
+ * never for the wire server, the host plugin or IMDS. No redirects are followed. Retries live in core/retry.
+ */
+import * as http from 'node:http';
+import * as https from 'node:https';
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import { AGENT_NAME, AGENT_VERSION } from '../version';
+
+export const USER_AGENT = `${AGENT_NAME}/${AGENT_VERSION}`;
+export const DEFAULT_IDLE_TIMEOUT_MS = 10_000;
+
+/** A transport-level failure (connect refused, reset, idle timeout, body too large, proxy refusal). Retryable. */
+export class HttpIoError extends Error {
+  constructor(msg: string, readonly code?: string) { super(msg); this.name = 'HttpIoError'; }
+}
+
+export interface HttpRequest {
+  method?: string;
+  url: string;
+  headers?: Record<string, string>;
+  body?: Buffer | string;
+  /** Storage traffic only: allow the configured/environment proxy (§5.4). Default false. */
+  useProxy?: boolean;
+  /** Idle timeout per attempt, ms (default 10 s). */
+  timeoutMs?: number;
+  /** Refuse bodies larger than this (default 64 MiB). */
+  maxBodyBytes?: number;
+  signal?: AbortSignal;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+/** The response body decoded as UTF-8 text (BOM removed). */
+export function bodyText(r: HttpResponse): string {
+  return r.body.toString('utf8').replace(/^\uFEFF/, '');
+}
+
+/** Proxy configuration from waagent.conf (`HttpProxy.Host`, `HttpProxy.Port`). */
+export interface ProxyConfig { host?: string | null; port?: number | null }
+export interface ProxyTarget { host: string; port: number }
+
+/** Addresses that are never proxied whatever the caller asks: wire server, IMDS, loopback. */
+const NEVER_PROXY = /^(168\.63\.129\.16|169\.254\.169\.254|127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/i;
+
+function ipv4ToInt(ip: string): number | undefined {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(ip);
+  if (!m) return undefined;
+  const p = m.slice(1).map(Number);
+  if (p.some((x) => x > 255)) return undefined;
+  return ((p[0] << 24) | (p[1] << 16) | (p[2] << 8) | p[3]) >>> 0;
+}
+
+/** Whether `no_proxy` excludes a host (§5.4): CIDR match for IPv4 targets, else exact or suffix match. */
+export function bypassesProxy(host: string, noProxy: string | undefined): boolean {
+  if (!noProxy) return false;
+  const entries = noProxy.replace(/\s+/g, '').split(',').filter(Boolean);
+  const ip = ipv4ToInt(host);
+  for (const e of entries) {
+    if (e === '*') return true;
+    if (ip !== undefined) {
+      const cidr = /^(\d+\.\d+\.\d+\.\d+)\/(\d+)$/.exec(e);
+      if (cidr) {
+        const net4 = ipv4ToInt(cidr[1]); const bits = Number(cidr[2]);
+        if (net4 !== undefined && bits >= 1 && bits <= 32) {
+          const mask = bits === 32 ? 0xffffffff : (~((1 << (32 - bits)) - 1)) >>> 0;
+          if (((ip & mask) >>> 0) === ((net4 & mask) >>> 0)) return true;
+        }
+      } else if (e === host) return true;
+    } else if (host.toLowerCase().endsWith(e.toLowerCase().replace(/^\*/, ''))) return true;
+  }
+  return false;
+}
+
+/**
+ * The proxy for a URL (§5.4): configuration wins (`HttpProxy.Host`, port default 80), then `http_proxy`/`HTTP_PROXY`
+ * or `https_proxy`/`HTTPS_PROXY` by scheme, minus `no_proxy`/`NO_PROXY`. Only host and port are used.
+ */
+export function proxyFor(url: URL, conf: ProxyConfig | undefined, env: NodeJS.ProcessEnv = process.env): ProxyTarget | undefined {
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  if (NEVER_PROXY.test(host)) return undefined;
+  if (bypassesProxy(host, env.no_proxy ?? env.NO_PROXY)) return undefined;
+  if (conf?.host) return { host: conf.host, port: conf.port && conf.port > 0 ? conf.port : 80 };
+  const raw = url.protocol === 'https:' ? env.https_proxy ?? env.HTTPS_PROXY : env.http_proxy ?? env.HTTP_PROXY;
+  if (!raw) return undefined;
+  try {
+    const p = new URL(raw.includes('://') ? raw : `http://${raw}`);
+    return { host: p.hostname.replace(/^\[|\]$/g, ''), port: p.port ? Number(p.port) : 80 };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Opens a CONNECT tunnel through the proxy and returns the TLS socket to the target. */
+function connectTunnel(proxy: ProxyTarget, target: URL, timeoutMs: number): Promise<tls.TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const port = target.port || '443';
+    const req = http.request({
+      host: proxy.host, port: proxy.port, method: 'CONNECT', path: `${target.hostname}:${port}`, agent: false,
+      headers: { Host: `${target.hostname}:${port}`, 'User-Agent': USER_AGENT },
+    });
+    req.setTimeout(timeoutMs, () => req.destroy(new HttpIoError(`proxy CONNECT timed out after ${timeoutMs} ms`, 'ETIMEDOUT')));
+    req.on('error', (e) => reject(e instanceof HttpIoError ? e : new HttpIoError(`proxy CONNECT failed: ${e.message}`, (e as NodeJS.ErrnoException).code)));
+    req.on('connect', (res, socket) => {
+      if (res.statusCode !== 200) {
+        socket.destroy();
+        reject(new HttpIoError(`proxy refused CONNECT: HTTP ${res.statusCode}`));
+        return;
+      }
+      const t = tls.connect({ socket, servername: net.isIP(target.hostname) ? undefined : target.hostname });
+      t.once('secureConnect', () => resolve(t));
+      t.once('error', (e) => reject(new HttpIoError(`TLS through proxy failed: ${e.message}`)));
+    });
+    req.end();
+  });
+}
+
+/**
+ * Sends one request (no retry) and resolves with the status, headers and body whatever the status. Rejects with
+ * `HttpIoError` on transport failures and idle timeouts, or an `AbortError` when `signal` fires.
+ */
+export async function httpRequest(req: HttpRequest, proxyConf?: ProxyConfig): Promise<HttpResponse> {
+  const url = new URL(req.url);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new HttpIoError(`unsupported URL scheme ${url.protocol}`);
+  const timeoutMs = req.timeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  const maxBody = req.maxBodyBytes ?? 64 * 1024 * 1024;
+  const body = req.body === undefined ? undefined : Buffer.isBuffer(req.body) ? req.body : Buffer.from(req.body, 'utf8');
+  const headers: Record<string, string> = { 'User-Agent': USER_AGENT, Connection: 'close', ...req.headers };
+  if (body !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-length')) {
+    headers['Content-Length'] = String(body.length);
+  }
+  const proxy = req.useProxy ? proxyFor(url, proxyConf) : undefined;
+  let options: http.RequestOptions;
+  let mod: typeof http | typeof https = url.protocol === 'https:' ? https : http;
+  if (proxy && url.protocol === 'http:') {
+    options = { host: proxy.host, port: proxy.port, path: url.href, headers: { ...headers, Host: url.host } };
+  } else if (proxy) {
+    const sock = await connectTunnel(proxy, url, timeoutMs);
+    mod = http; // the TLS socket is already established; speak HTTP over it
+    options = { host: url.hostname, port: url.port || 443, path: url.pathname + url.search, headers, createConnection: () => sock };
+  } else {
+    options = { host: url.hostname.replace(/^\[|\]$/g, ''), port: url.port || (url.protocol === 'https:' ? 443 : 80), path: url.pathname + url.search, headers };
+  }
+  options.method = req.method ?? 'GET';
+  options.agent = false;
+  if (req.signal) options.signal = req.signal;
+
+  return new Promise<HttpResponse>((resolve, reject) => {
+    const r = mod.request(options, (res) => {
+      const chunks: Buffer[] = []; let size = 0;
+      res.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > maxBody) { r.destroy(new HttpIoError(`response body larger than ${maxBody} bytes`, 'EFBIG')); return; }
+        chunks.push(c);
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', (e) => reject(e instanceof HttpIoError ? e : new HttpIoError(`reading ${url.host}: ${e.message}`, (e as NodeJS.ErrnoException).code)));
+      res.on('aborted', () => reject(new HttpIoError(`connection to ${url.host} closed mid-response`, 'ECONNRESET')));
+    });
+    r.setTimeout(timeoutMs, () => r.destroy(new HttpIoError(`no data from ${url.host} for ${timeoutMs} ms`, 'ETIMEDOUT')));
+    r.on('error', (e) => {
+      if ((e as Error).name === 'AbortError') reject(e);
+      else reject(e instanceof HttpIoError ? e : new HttpIoError(`${options.method} ${url.host}: ${e.message}`, (e as NodeJS.ErrnoException).code));
+    });
+    if (body !== undefined) r.end(body); else r.end();
+  });
+}

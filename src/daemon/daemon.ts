@@ -1,0 +1,95 @@
+/**
+ * The daemon (provisioning-and-os.md §3.1, §10.9, §10.11): single instance through the PID file, Lib.Dir, the
+ * endpoint cache forgotten, the provisioning handler (with the fabric link talking in the background so that an
+ * absent fabric never blocks provisioning), then the goal-state loop in this same process until SIGTERM.
+ */
+import * as fs from 'node:fs';
+import type { AgentContext } from '../context';
+import { errorText } from '../core/log';
+import { AGENT_VERSION } from '../version';
+import { otherDaemonPid, writePidFile, removePidFile } from './pidfile';
+import { markerStep, runProvisioning } from './provisioning-handler';
+import { runGoalStateLoop } from './goal-state-loop';
+import { startFabricLink, type FabricLinkHandle, type FabricLinkOptions } from '../fabric/link';
+import { ENDPOINT_FILE, PROTOCOL_FILE } from '../fabric/endpoint';
+
+export interface DaemonOptions {
+  /** Called once provisioning has completed (the CLI drops the /dev/console appender). */
+  onProvisioned?: () => void;
+  /** Fabric link options (tests only). */
+  link?: FabricLinkOptions;
+  /** Stops the daemon (SIGTERM in production). */
+  signal: AbortSignal;
+  /** Sleep after an unexpected error before restarting steps 6–13 (default 15 s). */
+  restartDelayMs?: number;
+}
+
+/**
+ * Runs the daemon until `signal` aborts. Returns the exit code: 0 after SIGTERM or when another daemon owns the PID
+ * file; 1 for a fatal start-up error (Lib.Dir or PID file not writable), so that init systems restart it.
+ */
+export async function runDaemonLoop(ctx: AgentContext, opts: DaemonOptions): Promise<number> {
+  const { log, os, conf, libDir } = ctx;
+  log.info(`Azure Linux Agent (waagent-ts) version ${AGENT_VERSION} starting on ${os.distro.fullName || os.distro.id} ${os.distro.version}, Node ${process.versions.node}`);
+  const pidFile = conf.s('Pid.File');
+  const other = otherDaemonPid(os.fs, pidFile);
+  if (other !== undefined) {
+    log.info(`Daemon is already running: ${other}`);
+    return 0;
+  }
+  try {
+    writePidFile(os.fs, pidFile);
+    os.fs.mkdir(libDir, 0o700);
+    process.chdir(os.fs.p(libDir));
+  } catch (e) {
+    log.error(`Fatal start-up error: ${errorText(e)}`);
+    return 1;
+  }
+  if (conf.bool('AutoUpdate.Enabled')) log.verbose('AutoUpdate.Enabled is ignored: this agent never updates itself (D4)');
+
+  let link: FabricLinkHandle | undefined;
+  try {
+    while (!opts.signal.aborted) {
+      try {
+        link = await startUp(ctx, opts);
+        if (opts.signal.aborted) break;
+        if (os.fs.exists(`${libDir}/disable_agent`)) {
+          log.info(`The agent is disabled (${libDir}/disable_agent exists; remove it and restart the service to enable it): idling`);
+          await new Promise<void>((r) => opts.signal.addEventListener('abort', () => r(), { once: true }));
+          break;
+        }
+        await runGoalStateLoop(ctx, link, opts.signal);
+        break;
+      } catch (e) {
+        log.error(`Daemon ended with exception -- Sleep 15 seconds and restart daemon: ${errorText(e)}`);
+        link?.close(); link = undefined;
+        await new Promise((r) => setTimeout(r, opts.restartDelayMs ?? 15_000));
+      }
+    }
+  } finally {
+    link?.close();
+    try { removePidFile(os.fs, pidFile); } catch { /* best effort */ }
+  }
+  log.info('Daemon stopped');
+  return 0;
+}
+
+/** Steps 8–9 of §3.1: forget the endpoint, check the marker, start the link, provision. Returns the live link. */
+async function startUp(ctx: AgentContext, opts: DaemonOptions): Promise<FabricLinkHandle> {
+  const { os, libDir, log } = ctx;
+  for (const f of [PROTOCOL_FILE, ENDPOINT_FILE]) {
+    try { fs.rmSync(os.fs.p(`${libDir}/${f}`), { force: true }); } catch (e) { log.warn(`Cannot remove ${libDir}/${f}: ${errorText(e)}`); }
+  }
+  const state = await markerStep(ctx);
+  const link = startFabricLink(ctx, opts.link);
+  if (state === 'provision') {
+    const r = await runProvisioning(ctx, link);
+    if (r.kind === 'provisioned' && r.outcome.success) opts.onProvisioned?.();
+  } else {
+    // D21: a provisioned VM reports Ready at every daemon start (a crash between the marker and an accepted Ready
+    // is covered; the fabric treats a repeated Ready as harmless).
+    link.reportHealth({ state: 'Ready' });
+    opts.onProvisioned?.();
+  }
+  return link;
+}

@@ -1,0 +1,48 @@
+/**
+ * The steady state (fabric-protocol.md §6.2): every `Extensions.GoalStatePeriod` seconds (300 s with extensions
+ * disabled) refetch the goal state (a new incarnation refetches its documents and certificates) and upload the status
+ * blob. Runs in the daemon's own process (one process keeps the memory target; `-run-exthandlers` runs the same loop
+ * on its own). Extension handling will hook in here.
+ */
+import type { AgentContext } from '../context';
+import type { FabricLinkHandle } from '../fabric/link';
+import { errorText } from '../core/log';
+
+/** Sleeps `ms`, or less when the signal aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done(): void { clearTimeout(t); signal.removeEventListener('abort', done); resolve(); }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** The poll period in ms from the configuration. */
+export function pollPeriodMs(ctx: AgentContext): number {
+  if (!ctx.conf.bool('Extensions.Enabled')) return 300_000;
+  const s = ctx.conf.int('Extensions.GoalStatePeriod') ?? 6;
+  return Math.max(1, s) * 1000;
+}
+
+/**
+ * Polls until `signal` aborts. Waits for the link to connect first (without polling a fabric that is not there).
+ * Never throws; errors of a poll are logged by the link and the loop goes on.
+ */
+export async function runGoalStateLoop(ctx: AgentContext, link: FabricLinkHandle, signal: AbortSignal): Promise<void> {
+  const period = pollPeriodMs(ctx);
+  if (!ctx.conf.bool('Extensions.Enabled')) ctx.log.info('Extensions.Enabled=n: extensions are not processed; polling the goal state every 300 s');
+  await Promise.race([link.connected().catch(() => undefined), new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }))]);
+  let failures = 0;
+  while (!signal.aborted) {
+    try {
+      const r = await link.pollOnce();
+      if (r.error) failures++; else failures = 0;
+      if (r.changed && r.goalState) ctx.log.info(`New goal state, incarnation ${r.goalState.ids.incarnation}`);
+    } catch (e) {
+      failures++;
+      if (failures <= 3) ctx.log.warn(`Goal state poll failed: ${errorText(e)}`);
+    }
+    await pause(period, signal);
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * The WireServer documents the simulator serves, built from a scenario (fabric-protocol.md §2.1–2.4, §4.1). Element
+ * names and nesting follow the documents the real fabric sends; values come from the scenario.
+ */
+import type { Scenario } from './scenario';
+
+function esc(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+/** `GET /?comp=versions`. */
+export function versionsXml(): string {
+  return [
+    '<?xml version="1.0" encoding="utf-8"?>',
+    '<Versions>',
+    '  <Preferred>',
+    '    <Version>2012-11-30</Version>',
+    '  </Preferred>',
+    '  <Supported>',
+    '    <Version>2010-12-15</Version>',
+    '    <Version>2010-28-10</Version>',
+    '    <Version>2012-11-30</Version>',
+    '  </Supported>',
+    '</Versions>',
+    '',
+  ].join('\n');
+}
+
+/** The path part (with query) of a configuration sub-document for this incarnation. */
+export function configPath(sc: Scenario, incarnation: number, type: string): string {
+  const q = type === 'certificates' ? `comp=certificates&incarnation=${incarnation}` : `comp=config&type=${type}&incarnation=${incarnation}`;
+  return `/machine/${sc.ids.containerId}/${encodeURIComponent(sc.ids.deploymentName)}.${encodeURIComponent(sc.ids.instanceName)}?${q}`;
+}
+
+/** `GET /machine/?comp=goalstate`: the goal state pointing back at `base` (e.g. `http://127.0.0.1:80`). */
+export function goalStateXml(sc: Scenario, incarnation: number, base: string): string {
+  const url = (type: string): string => esc(base + configPath(sc, incarnation, type));
+  const L = [
+    '<?xml version="1.0" encoding="utf-8"?>',
+    '<GoalState xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:noNamespaceSchemaLocation="goalstate10.xsd">',
+    '  <Version>2010-12-15</Version>',
+    `  <Incarnation>${incarnation}</Incarnation>`,
+    '  <Machine>',
+    '    <ExpectedState>Started</ExpectedState>',
+    '    <StopRolesDeadlineHint>300000</StopRolesDeadlineHint>',
+    '    <LBProbePorts>',
+    '      <Port>16001</Port>',
+    '    </LBProbePorts>',
+    '    <ExpectHealthReport>FALSE</ExpectHealthReport>',
+    '  </Machine>',
+    '  <Container>',
+    `    <ContainerId>${esc(sc.ids.containerId)}</ContainerId>`,
+    '    <RoleInstanceList>',
+    '      <RoleInstance>',
+    `        <InstanceId>${esc(sc.ids.instanceId)}</InstanceId>`,
+    '        <State>Started</State>',
+    '        <Configuration>',
+    `          <HostingEnvironmentConfig>${url('hostingEnvironmentConfig')}</HostingEnvironmentConfig>`,
+    `          <SharedConfig>${url('sharedConfig')}</SharedConfig>`,
+  ];
+  if (sc.withExtensionsConfig) L.push(`          <ExtensionsConfig>${url('extensionsConfig')}</ExtensionsConfig>`);
+  L.push(`          <FullConfig>${url('fullConfig')}</FullConfig>`);
+  if (sc.certificates.length) L.push(`          <Certificates>${url('certificates')}</Certificates>`);
+  L.push(
+    `          <ConfigName>${esc(sc.ids.configName)}</ConfigName>`,
+    '        </Configuration>',
+    '      </RoleInstance>',
+    '    </RoleInstanceList>',
+    '  </Container>',
+    '</GoalState>',
+    '',
+  );
+  return L.join('\n');
+}
+
+function guid(seed: string): string {
+  const h = require('node:crypto').createHash('sha1').update(seed).digest('hex') as string;
+  return `{${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}}`;
+}
+
+/** HostingEnvironmentConfig (§2.3). */
+export function hostingEnvironmentXml(sc: Scenario, incarnation: number): string {
+  const d = sc.ids;
+  return [
+    `<HostingEnvironmentConfig version="1.0.0.0" goalStateIncarnation="${incarnation}">`,
+    '  <StoredCertificates />',
+    `  <Deployment name="${esc(d.deploymentName)}" guid="${guid('dep' + d.deploymentName)}" incarnation="0">`,
+    `    <Service name="${esc(d.roleName)}Service" guid="{00000000-0000-0000-0000-000000000000}" />`,
+    `    <ServiceInstance name="${esc(d.deploymentName)}.0" guid="${guid('si' + d.deploymentName)}" />`,
+    '  </Deployment>',
+    `  <Incarnation number="1" instance="${esc(d.instanceName)}" guid="${guid('inc' + d.instanceName)}" />`,
+    `  <Role guid="${guid('role' + d.roleName)}" name="${esc(d.roleName)}" hostingEnvironmentVersion="1" software="" softwareType="ApplicationPackage" entryPoint="" parameters="" settleTimeSeconds="0" />`,
+    '  <HostingEnvironmentSettings name="full" runtime="rd_fabric_stable.runtimePackage_1.0.0.0.zip">',
+    '    <CAS mode="full" />',
+    '    <PrivilegeLevel mode="max" />',
+    '    <AdditionalProperties><CgiHandlers></CgiHandlers></AdditionalProperties>',
+    '  </HostingEnvironmentSettings>',
+    '  <ApplicationSettings />',
+    '  <ResourceReferences />',
+    '</HostingEnvironmentConfig>',
+    '',
+  ].join('\n');
+}
+
+/** SharedConfig (§2.4); the instance address is a documentation-range address, never contacted. */
+export function sharedConfigXml(sc: Scenario, incarnation: number): string {
+  const d = sc.ids;
+  return [
+    `<SharedConfig version="1.0.0.0" goalStateIncarnation="${incarnation}">`,
+    `  <Deployment name="${esc(d.deploymentName)}" guid="${guid('dep' + d.deploymentName)}" incarnation="0">`,
+    `    <Service name="${esc(d.roleName)}Service" guid="{00000000-0000-0000-0000-000000000000}" />`,
+    `    <ServiceInstance name="${esc(d.deploymentName)}.0" guid="${guid('si' + d.deploymentName)}" />`,
+    '  </Deployment>',
+    `  <Incarnation number="1" instance="${esc(d.instanceName)}" guid="${guid('inc' + d.instanceName)}" />`,
+    `  <Role guid="${guid('role' + d.roleName)}" name="${esc(d.roleName)}" settleTimeSeconds="0" />`,
+    '  <LoadBalancerSettings timeoutSeconds="0" waitLoadBalancerProbeCount="8">',
+    '    <Probes>',
+    `      <Probe name="${esc(d.roleName)}" />`,
+    '    </Probes>',
+    '  </LoadBalancerSettings>',
+    '  <OutputEndpoints />',
+    '  <Instances>',
+    `    <Instance id="${esc(d.instanceName)}" address="192.0.2.4">`,
+    '      <FaultDomains randomId="0" updateId="0" updateCount="0" />',
+    '      <InputEndpoints>',
+    '        <Endpoint name="ssh" address="192.0.2.4:22" protocol="tcp" isPublic="true" loadBalancedPublicAddress="198.51.100.7:22" enableDirectServerReturn="false" isDirectAddress="false" disableStealthMode="false">',
+    '          <LocalPorts>',
+    '            <LocalPortRange from="22" to="22" />',
+    '          </LocalPorts>',
+    '        </Endpoint>',
+    '      </InputEndpoints>',
+    '    </Instance>',
+    '  </Instances>',
+    '</SharedConfig>',
+    '',
+  ].join('\n');
+}
+
+/** ExtensionsConfig (§4.1) with the status upload blob at `blobUrl`. */
+export function extensionsConfigXml(sc: Scenario, incarnation: number, blobUrl: string): string {
+  const L = [
+    `<Extensions version="1.0.0.0" goalStateIncarnation="${incarnation}"><GuestAgentExtension xmlns:i="http://www.w3.org/2001/XMLSchema-instance">`,
+    '  <GAFamilies>',
+    '    <GAFamily>',
+    '      <Name>Prod</Name>',
+    '      <Version>9.9.9.9</Version>',
+    '      <IsVersionFromRSM>false</IsVersionFromRSM>',
+    '      <IsVMEnabledForRSMUpgrades>false</IsVMEnabledForRSMUpgrades>',
+    '      <Uris>',
+    '        <Uri>http://127.0.0.1:9/unused/Prod_manifest.xml</Uri>',
+    '      </Uris>',
+    '    </GAFamily>',
+    '  </GAFamilies>',
+    '  <Location>simulated</Location>',
+    '  <ServiceName>CRP</ServiceName>',
+    '</GuestAgentExtension>',
+    `<StatusUploadBlob statusBlobType="${sc.statusBlobType}">${esc(blobUrl)}</StatusUploadBlob>`,
+    '<Plugins>',
+  ];
+  for (const e of sc.extensions) {
+    L.push(`  <Plugin name="${esc(e.name)}" version="${esc(e.version)}" location="http://127.0.0.1:9/manifests/${esc(e.name)}.xml" state="${e.state}" autoUpgrade="false" runAsStartupTask="false" isJson="true" useExactVersion="true" />`);
+  }
+  L.push('</Plugins>', '<PluginSettings>');
+  for (const e of sc.extensions) {
+    const hs: Record<string, unknown> = {};
+    if (e.protectedSettings) {
+      hs.protectedSettingsCertThumbprint = e.protectedSettingsCertThumbprint;
+      hs.protectedSettings = e.protectedSettings;
+    }
+    if (e.publicSettings !== undefined) hs.publicSettings = e.publicSettings;
+    const json = JSON.stringify({ runtimeSettings: [{ handlerSettings: hs }] });
+    L.push(`  <Plugin name="${esc(e.name)}" version="${esc(e.version)}">`);
+    L.push(`    <RuntimeSettings seqNo="${e.seqNo}">${esc(json)}</RuntimeSettings>`);
+    L.push('  </Plugin>');
+  }
+  L.push('</PluginSettings>');
+  L.push(`<InVMGoalStateMetaData inSvdSeqNo="${incarnation}" createdOnTicks="${BigInt(Date.now()) * 10000n + 621355968000000000n}" activityId="00000000-0000-0000-0000-000000000000" correlationId="00000000-0000-0000-0000-000000000000" />`);
+  L.push('</Extensions>', '');
+  return L.join('\n');
+}

@@ -1,0 +1,676 @@
+/**
+ * Throwaway machines for the VM tests. A VM is: new mount, UTS, network and PID namespaces; an overlay of the host's
+ * `/` (host root as the lowest layer, a small "image" layer with what the scenario installs, a tmpfs upper layer that
+ * records exactly what the agent changed); a private /dev with the provisioning DVD (an ISO on a read-only loop device,
+ * exposed as /dev/sr0); fresh /proc (with /proc/sys read-only), read-only /sys, tmpfs /run and /tmp; `lo` up, a veth
+ * `eth0`, `ip rule ... prohibit` for 168.63.129.16 and 169.254.169.254; the fabric simulator on 127.0.0.1:80 and
+ * :32526 inside the namespace, found by the agent through a dhclient lease with option 245 = 127.0.0.1.
+ * The agent runs chrooted into the overlay. Nothing it does reaches the host: every mount lives in the private
+ * mount namespace, every process in the PID namespace, and destroy() (or the exit handler) kills PID 1 of that
+ * namespace and detaches the loop devices it attached, by id.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import {
+  chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname, join } from 'node:path';
+import { buildOvfEnv, type Scenario } from '../fabric/scenario';
+import type { Recorded, Summary } from '../fabric/simulator';
+
+/** Repository top (this file is compiled to build/test/vm/vm.js). */
+export const TOP = join(__dirname, '..', '..', '..');
+const NODE = process.execPath;
+const SIM_JS = join(TOP, 'build', 'test', 'fabric', 'run-simulator.js');
+const RUNNER_JS = join(TOP, 'build', 'test', 'vm', 'agent-runner.js');
+/** Capabilities no process in the VM keeps: they act on the host kernel as a whole (device nodes, modules, clock,
+ *  raw I/O). Applied with setpriv before the chroot. */
+export const DROP_CAPS = ['setpriv', '--bounding-set', '-mknod,-sys_module,-sys_time,-sys_rawio,-sys_boot,-syslog,-wake_alarm,-sys_nice'];
+const AGENT_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', LANG: 'C.UTF-8', TERM: 'dumb' };
+
+export interface VmOptions {
+  scenario: Scenario;
+  /** Contents of /etc/waagent.conf. */
+  waagentConf: string;
+  /** Attach a 256 MiB sparse loop disk as /dev/sdb (the agent's resource-disk detection reads the real /sys, so it
+   *  only finds it where the test points it there). */
+  resourceDisk?: boolean;
+  /** Start the simulator inside the namespace (default true). */
+  withSimulator?: boolean;
+  /** Install /sbin/mount.udf and /sbin/mount.iso9660 helpers that mount the DVD with fuseiso (default true). */
+  dvdHelpers?: boolean;
+  /** Attach the DVD at all (default true). */
+  withDvd?: boolean;
+  /** Override the agent command (default env WAAGENT_BIN or dist/waagent-linux-x64); a value with spaces is a
+   *  command line (e.g. `node dist/waagent.js`) installed as a wrapper script. */
+  agentBin?: string;
+  /** Host name the machine has before the agent runs. */
+  initialHostname?: string;
+  /** Called with the host path of the image layer (files there appear in the VM, and are not "changes"). */
+  extraSetup?(imageDir: string): void | Promise<void>;
+  /** How long to wait for the namespaces and the simulator (ms, default 20000). */
+  bootTimeoutMs?: number;
+}
+
+export interface RunOptions {
+  timeoutMs: number;
+  /** 'exit' (default for non-daemon commands): wait for the agent to exit. 'ready': stop the agent once the simulator
+   *  received a new Ready report and `graceMs` passed. */
+  until?: 'exit' | 'ready';
+  graceMs?: number;
+  /** Send `killSignal` (default SIGKILL) to the agent's processes after this many ms. */
+  killAfterMs?: number;
+  killSignal?: NodeJS.Signals;
+  /** Send `killSignal` once this holds for the simulator's summary (e.g. "NotReady received"). */
+  killWhen?: (s: Summary) => boolean;
+  /** Extra environment for the agent. */
+  env?: Record<string, string>;
+}
+
+export interface RunResult {
+  argv: string[];
+  exitCode: number | null;
+  signal: string | null;
+  /** Why the run ended. */
+  reason: 'exit' | 'ready' | 'timeout' | 'killed';
+  startedAt: number;
+  endedAt: number;
+  /** Time of the first Ready report accepted during this run (simulator clock = host clock). */
+  readyAt?: number;
+  /** readyAt − startedAt. */
+  timeToReadyMs?: number;
+  /** user+system CPU of the agent and every descendant it waited for. */
+  cpuMs: number;
+  /** Highest sum of VmRSS over all processes of the agent's tree (sampled every 50 ms). */
+  peakRssKb: number;
+  /** Same, counting only the agent's own processes (command line mentions waagent). */
+  peakAgentRssKb: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface Change {
+  path: string;
+  kind: 'created' | 'modified' | 'deleted';
+  type: 'file' | 'dir' | 'symlink' | 'other';
+}
+
+/** A read-only view of the simulator inside the VM (through its log directory). */
+export interface SimHandle {
+  logDir: string;
+  summary(): Summary | undefined;
+  requests(): Recorded[];
+}
+
+const live = new Set<Vm>();
+let handlersInstalled = false;
+
+function installExitHandlers(): void {
+  if (handlersInstalled) return;
+  handlersInstalled = true;
+  process.on('exit', () => { for (const vm of live) vm.destroySync(); });
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(sig, () => {
+      for (const vm of live) vm.destroySync();
+      process.exit(128 + (sig === 'SIGINT' ? 2 : sig === 'SIGTERM' ? 15 : 1));
+    });
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Why VM tests cannot run here, or undefined when they can (root, unshare, overlay, xorriso, fuseiso, losetup). */
+export function vmUnavailableReason(): string | undefined {
+  if (process.platform !== 'linux') return 'VM tests need Linux';
+  if (process.getuid?.() !== 0) return 'VM tests need root (namespaces, overlay, loop devices)';
+  for (const tool of ['unshare', 'nsenter', 'losetup', 'xorriso', 'ip', 'chroot']) {
+    try { execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }); } catch { return `VM tests need '${tool}' (see .ci/apt-packages.txt)`; }
+  }
+  if (!readFileSync('/proc/filesystems', 'utf8').includes('overlay')) return 'VM tests need overlayfs in the kernel';
+  return undefined;
+}
+
+/** The agent command: opts.agentBin, env WAAGENT_BIN, or dist/waagent-linux-x64. */
+export function agentCommand(override?: string): string {
+  return override ?? process.env.WAAGENT_BIN ?? join(TOP, 'dist', 'waagent-linux-x64');
+}
+
+/** Host path of `p` as the lowest layer sees it, with symlinked parents resolved (so the image layer never puts a
+ *  directory where the host has a symlink, e.g. /sbin → usr/sbin). */
+function resolveHostParent(p: string): string {
+  let dir = dirname(p);
+  const tail: string[] = [p.slice(dir.length + 1)];
+  while (!existsSync(dir)) { tail.unshift(dir.slice(dirname(dir).length + 1)); dir = dirname(dir); }
+  return join(realpathSync(dir), ...tail);
+}
+
+/** Writes a file into the image layer at VM path `p`. */
+export function imageWrite(imageDir: string, p: string, data: string | Buffer, mode = 0o644): void {
+  const target = join(imageDir, resolveHostParent(p));
+  mkdirSync(dirname(target), { recursive: true });
+  writeFileSync(target, data);
+  chmodSync(target, mode);
+}
+
+function leaseFile(): string {
+  return [
+    'lease {',
+    '  interface "eth0";',
+    '  fixed-address 192.0.2.4;',
+    '  option subnet-mask 255.255.255.0;',
+    '  option dhcp-lease-time 4294967295;',
+    '  option dhcp-message-type 5;',
+    '  option domain-name-servers 127.0.0.1;',
+    '  option dhcp-server-identifier 127.0.0.1;',
+    '  option unknown-245 7f:0:0:1;',
+    '  renew 4 2099/12/30 23:59:59;',
+    '  rebind 4 2099/12/31 00:00:00;',
+    '  expire 4 2099/12/31 23:59:59;',
+    '}',
+    '',
+  ].join('\n');
+}
+
+const MOUNT_HELPER = `#!/bin/sh
+# Test-bed mount helper: the kernel here has no iso9660/udf driver, so mount(8) hands these types to us and we
+# serve the ISO with fuseiso. Called as: mount.<type> <device> <dir> [-o opts]
+exec fuseiso -n "$1" "$2"
+`;
+
+const SETUP_SH = `set -eu
+W="$VM_DIR"; F="$W/fs"; M="$W/merged"
+mount -t tmpfs -o mode=0755,size=4g vmfs "$F"
+mkdir -p "$F/upper" "$F/work" "$F/image"
+cp -a "$W/image/." "$F/image/"
+mount -t overlay overlay -o "lowerdir=$F/image:/,upperdir=$F/upper,workdir=$F/work" "$M"
+if [ -n "\${VM_BIN:-}" ]; then mount --bind "$VM_BIN" "$M/usr/sbin/waagent"; mount -o remount,bind,ro "$M/usr/sbin/waagent"; fi
+mount -t proc -o nosuid,nodev,noexec proc "$M/proc"
+for p in sys sysrq-trigger irq bus; do
+  if [ -e "$M/proc/$p" ]; then mount --bind "$M/proc/$p" "$M/proc/$p"; mount -o remount,bind,ro "$M/proc/$p"; fi
+done
+mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$M/sys"
+mount -t tmpfs -o mode=0755,nosuid,size=64m dev "$M/dev"
+D="$M/dev"
+mknod -m 666 "$D/null" c 1 3; mknod -m 666 "$D/zero" c 1 5; mknod -m 666 "$D/full" c 1 7
+mknod -m 666 "$D/random" c 1 8; mknod -m 666 "$D/urandom" c 1 9; mknod -m 666 "$D/tty" c 5 0
+mknod -m 600 "$D/console" c 5 1; mknod -m 666 "$D/fuse" c 10 229
+ln -s /proc/self/fd "$D/fd"; ln -s /proc/self/fd/0 "$D/stdin"; ln -s /proc/self/fd/1 "$D/stdout"; ln -s /proc/self/fd/2 "$D/stderr"
+mkdir -p "$D/pts" "$D/shm"
+mount -t devpts -o newinstance,ptmxmode=0666,mode=620 devpts "$D/pts"; ln -s pts/ptmx "$D/ptmx"
+mount -t tmpfs -o mode=1777,size=64m shm "$D/shm"
+if [ -n "\${VM_DVD_MAJMIN:-}" ]; then mknod -m 660 "$D/sr0" b $VM_DVD_MAJMIN; ln -s sr0 "$D/cdrom"; fi
+if [ -n "\${VM_DISK_MAJMIN:-}" ]; then mknod -m 660 "$D/sdb" b $VM_DISK_MAJMIN; fi
+mount -t tmpfs -o mode=0755,nosuid,nodev,size=256m run "$M/run"
+mount -t tmpfs -o mode=1777,nosuid,nodev,size=512m tmp "$M/tmp"
+hostname "$VM_HOSTNAME"
+ip link set lo up
+ip link add eth0 type veth peer name vm-peer0 2>/dev/null && { ip addr add 192.0.2.4/24 dev eth0; ip link set vm-peer0 up; ip link set eth0 up; } || true
+ip rule add to 168.63.129.16 prohibit
+ip rule add to 169.254.169.254 prohibit
+touch "$W/setup-done"
+if [ -n "\${VM_SIM:-}" ]; then
+  exec "$VM_NODE" "$VM_SIM" --scenario "$W/scenario.json" --log-dir "$W/sim" --host 127.0.0.1 --port 80 --host-plugin-port 32526
+fi
+exec sleep 2147483647
+`;
+
+/** Lists processes as pid → ppid from /proc. */
+function processTable(): Map<number, number> {
+  const m = new Map<number, number>();
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const st = readFileSync(`/proc/${e}/stat`, 'utf8');
+      const rest = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      m.set(Number(e), Number(rest[1]));
+    } catch { /* gone */ }
+  }
+  return m;
+}
+
+function descendants(root: number, table = processTable()): number[] {
+  const out: number[] = [];
+  const kids = new Map<number, number[]>();
+  for (const [pid, ppid] of table) { if (!kids.has(ppid)) kids.set(ppid, []); kids.get(ppid)!.push(pid); }
+  const stack = [...(kids.get(root) ?? [])];
+  while (stack.length) {
+    const p = stack.pop()!;
+    out.push(p);
+    stack.push(...(kids.get(p) ?? []));
+  }
+  return out;
+}
+
+function rssKb(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch { return 0; }
+}
+
+function isAgent(pid: number): boolean {
+  try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('waagent'); } catch { return false; }
+}
+
+/** A running throwaway VM. Create with `createVm`; always `destroy()` it (try/finally). */
+export class Vm {
+  readonly dir: string;
+  readonly imageDir: string;
+  readonly simulator: SimHandle;
+  private unshare?: ChildProcess;
+  private pid1 = 0;
+  private loops: string[] = [];
+  private current?: { runner: ChildProcess; nsenterPid: number };
+  private snapshotDir?: string;
+  private destroyed = false;
+
+  constructor(readonly opts: VmOptions) {
+    this.dir = mkdtempSync('/tmp/waagent-vm-');
+    this.imageDir = join(this.dir, 'image');
+    const logDir = join(this.dir, 'sim');
+    this.simulator = {
+      logDir,
+      summary: (): Summary | undefined => {
+        try { return JSON.parse(readFileSync(join(logDir, 'summary.json'), 'utf8')) as Summary; } catch { return undefined; }
+      },
+      requests: (): Recorded[] => {
+        try {
+          return readFileSync(join(logDir, 'requests.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Recorded);
+        } catch { return []; }
+      },
+    };
+  }
+
+  /** The loop devices this VM attached (DVD first), e.g. for leak checks. */
+  get loopDevices(): string[] {
+    return [...this.loops];
+  }
+
+  /** Host pid of the VM's PID 1 (0 before boot). */
+  get pid(): number {
+    return this.pid1;
+  }
+
+  /** Host path of the VM's merged root while it runs. */
+  get rootPath(): string {
+    return `/proc/${this.pid1}/root${this.dir}/merged`;
+  }
+
+  private get upperPath(): string {
+    return this.snapshotDir ?? `/proc/${this.pid1}/root${this.dir}/fs/upper`;
+  }
+
+  /** Builds the DVD and the image layer, starts the namespaces and waits for the simulator. */
+  async boot(): Promise<void> {
+    live.add(this);
+    installExitHandlers();
+    const o = this.opts;
+    mkdirSync(join(this.dir, 'merged'));
+    mkdirSync(join(this.dir, 'fs'));
+    mkdirSync(join(this.dir, 'sim'));
+    mkdirSync(this.imageDir);
+    writeFileSync(join(this.dir, 'scenario.json'), JSON.stringify(o.scenario));
+    const env: Record<string, string> = {
+      ...AGENT_ENV, VM_DIR: this.dir, VM_HOSTNAME: o.initialHostname ?? 'vm-before-provisioning', VM_NODE: NODE,
+    };
+    if (o.withSimulator !== false) {
+      if (!existsSync(SIM_JS)) throw new Error(`${SIM_JS} missing: compile the tests first (tsc -p .)`);
+      env.VM_SIM = SIM_JS;
+    }
+    if (o.withDvd !== false) {
+      const src = join(this.dir, 'dvd');
+      mkdirSync(src);
+      writeFileSync(join(src, 'ovf-env.xml'), buildOvfEnv(o.scenario));
+      const iso = join(this.dir, 'dvd.iso');
+      execFileSync('xorriso', ['-as', 'mkisofs', '-quiet', '-V', 'rd_rdfe_stable', '-J', '-r', '-o', iso, src], { stdio: 'pipe' });
+      const loop = execFileSync('losetup', ['-f', '--show', '-r', iso]).toString().trim();
+      this.loops.push(loop);
+      env.VM_DVD_MAJMIN = execFileSync('stat', ['-c', '%t %T', loop]).toString().trim().split(' ').map((h) => String(parseInt(h, 16))).join(' ');
+    }
+    if (o.resourceDisk) {
+      const img = join(this.dir, 'resource.img');
+      writeFileSync(img, '');
+      execFileSync('truncate', ['-s', '256M', img]);
+      const loop = execFileSync('losetup', ['-f', '--show', img]).toString().trim();
+      this.loops.push(loop);
+      env.VM_DISK_MAJMIN = execFileSync('stat', ['-c', '%t %T', loop]).toString().trim().split(' ').map((h) => String(parseInt(h, 16))).join(' ');
+    }
+    // The image layer: agent, configuration, DHCP lease, DVD mount helpers, then the test's own additions.
+    const bin = agentCommand(o.agentBin);
+    if (/\s/.test(bin.trim())) {
+      imageWrite(this.imageDir, '/usr/sbin/waagent', `#!/bin/sh\nexec ${bin.trim()} "$@"\n`, 0o755);
+    } else {
+      if (!existsSync(bin)) throw new Error(`agent executable ${bin} not found: run 'node build.mjs' or set WAAGENT_BIN`);
+      imageWrite(this.imageDir, '/usr/sbin/waagent', '', 0o755);
+      env.VM_BIN = realpathSync(bin);
+    }
+    imageWrite(this.imageDir, '/etc/waagent.conf', o.waagentConf, 0o644);
+    imageWrite(this.imageDir, '/var/lib/dhcp/dhclient.eth0.leases', leaseFile(), 0o644);
+    if (o.dvdHelpers !== false) {
+      imageWrite(this.imageDir, '/sbin/mount.udf', MOUNT_HELPER, 0o755);
+      imageWrite(this.imageDir, '/sbin/mount.iso9660', MOUNT_HELPER, 0o755);
+    }
+    await o.extraSetup?.(this.imageDir);
+    writeFileSync(join(this.dir, 'setup.sh'), SETUP_SH);
+
+    let stderr = '';
+    this.unshare = spawn('unshare', ['--mount', '--uts', '--ipc', '--net', '--pid', '--fork', '--propagation', 'private', 'sh', join(this.dir, 'setup.sh')], {
+      env, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.unshare.stderr!.on('data', (c: Buffer) => { stderr = (stderr + c.toString()).slice(-8192); });
+    this.unshare.stdout!.on('data', (c: Buffer) => { stderr = (stderr + c.toString()).slice(-8192); });
+    let exited = false;
+    this.unshare.on('exit', () => { exited = true; });
+    const deadline = Date.now() + (o.bootTimeoutMs ?? 20_000);
+    const want = o.withSimulator !== false ? join(this.dir, 'sim', 'ready') : join(this.dir, 'setup-done');
+    while (!existsSync(want)) {
+      if (exited) throw new Error(`VM setup failed: ${stderr.trim()}`);
+      if (Date.now() > deadline) throw new Error(`VM did not come up within ${o.bootTimeoutMs ?? 20_000} ms: ${stderr.trim()}`);
+      await sleep(50);
+    }
+    const kids = readFileSync(`/proc/${this.unshare.pid}/task/${this.unshare.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    if (kids.length !== 1) throw new Error(`cannot find the VM's PID 1 (children of unshare: ${kids.join(',')})`);
+    this.pid1 = Number(kids[0]);
+  }
+
+  /** Host pids of the current agent invocation's processes (empty when none runs). */
+  agentPids(table = processTable()): number[] {
+    const runner = this.runnerPid(table);
+    return runner ? descendants(runner, table) : [];
+  }
+
+  /** Host pid of the agent-runner of the current invocation (the child of nsenter), or undefined. */
+  private runnerPid(table: Map<number, number>): number | undefined {
+    if (!this.current) return undefined;
+    return descendants(this.current.nsenterPid, table).find((p) => {
+      try { return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('agent-runner'); } catch { return false; }
+    });
+  }
+
+  /** Sends `signal` to every process of the current agent invocation (by pid), leaves the runner alive. */
+  kill(signal: NodeJS.Signals = 'SIGKILL'): void {
+    if (!this.current) return;
+    const pids = this.agentPids();
+    for (const p of pids) { try { process.kill(p, signal); } catch { /* gone */ } }
+  }
+
+  /**
+   * Runs `argv` (default the agent: `['/usr/sbin/waagent', ...args]` when argv[0] is not absolute) chrooted in the
+   * VM, measures it, and ends it as RunOptions says. Only one invocation at a time.
+   */
+  async run(args: string[], ro: RunOptions): Promise<RunResult> {
+    if (this.current) throw new Error('an invocation is already running in this VM');
+    const argv = args[0]?.startsWith('/') ? args : ['/usr/sbin/waagent', ...args];
+    const resultFile = join(this.dir, `run-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
+    const readyBefore = this.simulator.summary()?.readyCount ?? 0;
+    const startedAt = Date.now();
+    const child = spawn('nsenter', ['-t', String(this.pid1), '-m', '-u', '-i', '-n', '-p', '--', NODE, RUNNER_JS, resultFile, `${this.dir}/merged`, ...argv], {
+      env: { ...AGENT_ENV, ...ro.env, VM_DROP_CAPS: JSON.stringify(DROP_CAPS) }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (c: Buffer) => { stdout = (stdout + c.toString()).slice(-65536); });
+    child.stderr!.on('data', (c: Buffer) => { stderr = (stderr + c.toString()).slice(-65536); });
+    const done = new Promise<void>((r) => child.on('exit', () => r()));
+    this.current = { runner: child, nsenterPid: child.pid! };
+    let reason: RunResult['reason'] = 'exit';
+    let peak = 0;
+    let peakAgent = 0;
+    let readyAt: number | undefined;
+    let stopAt: number | undefined;
+    let exited = false;
+    void done.then(() => { exited = true; });
+    try {
+      while (!exited) {
+        const pids = this.agentPids();
+        let sum = 0;
+        let sumAgent = 0;
+        for (const p of pids) {
+          const r = rssKb(p);
+          sum += r;
+          if (isAgent(p)) sumAgent += r;
+        }
+        peak = Math.max(peak, sum);
+        peakAgent = Math.max(peakAgent, sumAgent);
+        const now = Date.now();
+        if (readyAt === undefined) {
+          const s = this.simulator.summary();
+          if (s && s.readyCount > readyBefore) {
+            readyAt = s.healthReports.filter((h) => h.state === 'Ready')[readyBefore]?.at ?? s.readyAt;
+            if (ro.until === 'ready') stopAt = now + (ro.graceMs ?? 2000);
+          }
+        }
+        if (stopAt !== undefined && now >= stopAt && reason === 'exit') { reason = 'ready'; await this.stopAgent(done); }
+        if (ro.killWhen && reason === 'exit') {
+          const s = this.simulator.summary();
+          if (s && ro.killWhen(s)) { reason = 'killed'; this.kill(ro.killSignal ?? 'SIGKILL'); }
+        }
+        if (ro.killAfterMs !== undefined && now - startedAt >= ro.killAfterMs && reason === 'exit') {
+          reason = 'killed';
+          this.kill(ro.killSignal ?? 'SIGKILL');
+        }
+        if (now - startedAt >= ro.timeoutMs && (reason === 'exit' || reason === 'killed')) { reason = 'timeout'; await this.stopAgent(done); }
+        await Promise.race([done, sleep(50)]);
+      }
+    } finally {
+      this.current = undefined;
+    }
+    let res: { code: number | null; signal: string | null; cpuMs: number } = { code: null, signal: null, cpuMs: 0 };
+    try { res = JSON.parse(readFileSync(resultFile, 'utf8')); } catch { /* runner killed */ }
+    if (readyAt === undefined) {
+      const s = this.simulator.summary();
+      if (s && s.readyCount > readyBefore) readyAt = s.healthReports.filter((h) => h.state === 'Ready')[readyBefore]?.at;
+    }
+    return {
+      argv, exitCode: res.code, signal: res.signal, reason, startedAt, endedAt: Date.now(), readyAt,
+      timeToReadyMs: readyAt !== undefined ? readyAt - startedAt : undefined, cpuMs: res.cpuMs,
+      peakRssKb: peak, peakAgentRssKb: peakAgent, stdout, stderr,
+    };
+  }
+
+  /** SIGTERM to the agent's processes, SIGKILL after 3 s, then wait for the runner. */
+  private async stopAgent(done: Promise<void>): Promise<void> {
+    this.kill('SIGTERM');
+    const t = await Promise.race([done.then(() => true), sleep(3000).then(() => false)]);
+    if (!t) {
+      this.kill('SIGKILL');
+      await Promise.race([done, sleep(3000)]);
+    }
+  }
+
+  /** Runs a command chrooted in the VM and returns its exit code and output (no measurement). */
+  exec(argv: string[], input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    return new Promise((resolve, reject) => {
+      const c = spawn('nsenter', ['-t', String(this.pid1), '-m', '-u', '-i', '-n', '-p', '--', ...DROP_CAPS, 'chroot', `${this.dir}/merged`, ...argv], {
+        env: AGENT_ENV, stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      c.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
+      c.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+      c.on('error', reject);
+      c.on('exit', (code) => resolve({ code, stdout, stderr }));
+      c.stdin!.end(input ?? '');
+    });
+  }
+
+  /** Path of `p` in the merged view while the VM runs; after destroy, the snapshot of the upper layer, then the
+   *  image layer, then the host's file (what the lower layer showed). Whiteouts read as missing. */
+  private locate(p: string): string | undefined {
+    if (!this.snapshotDir && this.pid1 && !this.destroyed) return join(this.rootPath, p);
+    for (const base of [this.upperPath, this.imageDir, '/']) {
+      const q = join(base, p);
+      try {
+        const st = lstatSync(q);
+        if (st.isCharacterDevice() && st.rdev === 0) return undefined;
+        return q;
+      } catch { /* next layer */ }
+    }
+    return undefined;
+  }
+
+  /** Reads a file as the VM sees it; undefined when missing. */
+  readFile(p: string): Buffer | undefined {
+    const q = this.locate(p);
+    if (!q) return undefined;
+    try { return readFileSync(q); } catch { return undefined; }
+  }
+
+  /** Writes a file into the running VM (as if something on the machine wrote it, e.g. the DHCP client); it becomes
+   *  part of the upper layer. Parent directories are created. */
+  writeFile(p: string, data: string | Buffer, mode = 0o644): void {
+    if (!this.pid1 || this.destroyed) throw new Error('VM is not running');
+    const q = join(this.rootPath, p);
+    mkdirSync(dirname(q), { recursive: true });
+    writeFileSync(q, data);
+    chmodSync(q, mode);
+  }
+
+  /** Re-creates the DHCP lease with option 245 (deprovisioning deletes leases; a real DHCP client writes it again). */
+  restoreLease(): void {
+    this.writeFile('/var/lib/dhcp/dhclient.eth0.leases', leaseFile());
+  }
+
+  /** lstat-like facts about a VM path (mode, uid, gid, type), or undefined. */
+  stat(p: string): { mode: number; uid: number; gid: number; isDir: boolean; isFile: boolean; isSymlink: boolean } | undefined {
+    const q = this.locate(p);
+    if (!q) return undefined;
+    try {
+      const s = lstatSync(q);
+      return { mode: s.mode & 0o7777, uid: s.uid, gid: s.gid, isDir: s.isDirectory(), isFile: s.isFile(), isSymlink: s.isSymbolicLink() };
+    } catch { return undefined; }
+  }
+
+  /** Everything the VM changed relative to image + host: the upper layer, with directories listed only when new. */
+  changedPaths(): Change[] {
+    const out: Change[] = [];
+    const upper = this.upperPath;
+    const lowerHas = (p: string): boolean => [this.imageDir, '/'].some((b) => { try { lstatSync(join(b, p)); return true; } catch { return false; } });
+    const walk = (rel: string): void => {
+      let entries: string[];
+      try { entries = readdirSync(join(upper, rel)); } catch { return; }
+      for (const e of entries.sort()) {
+        const p = `${rel}/${e}`;
+        const st = lstatSync(join(upper, p));
+        if (st.isCharacterDevice() && st.rdev === 0) { out.push({ path: p, kind: 'deleted', type: 'other' }); continue; }
+        const type: Change['type'] = st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isFile() ? 'file' : 'other';
+        const existed = lowerHas(p);
+        if (type !== 'dir' || !existed) out.push({ path: p, kind: existed ? 'modified' : 'created', type });
+        if (type === 'dir') walk(p);
+      }
+    };
+    walk('');
+    return out;
+  }
+
+  /** Copies the upper layer to the host so readFile/changedPaths work after destroy. */
+  snapshot(): void {
+    if (this.snapshotDir || !this.pid1) return;
+    const dst = join(this.dir, 'upper-snapshot');
+    execFileSync('cp', ['-a', this.upperPath, dst]);
+    this.snapshotDir = dst;
+  }
+
+  /** Stops everything (agent, simulator, PID 1), detaches the loop devices; keeps a snapshot of the upper layer in
+   *  `dir` unless `removeFiles` (then the temp directory goes too). Safe to call twice. */
+  async destroy(opts: { removeFiles?: boolean } = {}): Promise<void> {
+    if (this.destroyed) { if (opts.removeFiles) rmSync(this.dir, { recursive: true, force: true }); return; }
+    try {
+      if (this.current) this.kill('SIGKILL');
+      if (this.pid1 && !opts.removeFiles) { try { this.snapshot(); } catch { /* best effort */ } }
+      if (this.pid1 && this.opts.withSimulator !== false) {
+        try { process.kill(this.pid1, 'SIGTERM'); } catch { /* gone */ }
+        for (let i = 0; i < 40 && existsSync(`/proc/${this.pid1}`); i++) await sleep(50);
+      }
+    } finally {
+      this.destroySync();
+      if (this.unshare && this.unshare.exitCode === null) await new Promise((r) => { this.unshare!.once('exit', r); setTimeout(r, 3000); });
+      if (opts.removeFiles) rmSync(this.dir, { recursive: true, force: true });
+    }
+  }
+
+  /** Synchronous teardown for exit handlers: SIGKILL to PID 1 (ends the whole PID namespace and with it the mount
+   *  namespace), then detach our loop devices by name. */
+  destroySync(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    live.delete(this);
+    if (this.pid1) { try { process.kill(this.pid1, 'SIGKILL'); } catch { /* gone */ } }
+    if (this.unshare?.pid) { try { process.kill(this.unshare.pid, 'SIGKILL'); } catch { /* gone */ } }
+    // Wait (bounded) for PID 1 to disappear so that the loop devices are no longer held open.
+    const until = Date.now() + 3000;
+    while (this.pid1 && existsSync(`/proc/${this.pid1}`) && Date.now() < until) execFileSync('sleep', ['0.05']);
+    for (const loop of this.loops) {
+      try { execFileSync('losetup', ['-d', loop], { stdio: 'ignore' }); } catch { /* already gone */ }
+    }
+    this.loops = [];
+  }
+}
+
+/** Creates and boots a VM. The caller must `destroy()` it. */
+export async function createVm(opts: VmOptions): Promise<Vm> {
+  const vm = new Vm(opts);
+  try {
+    await vm.boot();
+  } catch (e) {
+    await vm.destroy({ removeFiles: true });
+    throw e;
+  }
+  return vm;
+}
+
+export interface VmResult {
+  run: RunResult;
+  summary: Summary | undefined;
+  requests: Recorded[];
+  changed: Change[];
+  agentLog: string;
+  /** The VM (destroyed; readFile/changedPaths read its snapshot). Call `vm.destroy({ removeFiles: true })` when done. */
+  vm: Vm;
+}
+
+/** Boots a VM, runs the agent once (default `-daemon` until Ready + grace), collects the results and tears the VM
+ *  down, keeping a snapshot of what changed. */
+export async function bootVm(opts: VmOptions & { agentArgs?: string[]; timeoutMs: number; graceMs?: number }): Promise<VmResult> {
+  const vm = await createVm(opts);
+  try {
+    const args = opts.agentArgs ?? ['-daemon'];
+    const run = await vm.run(args, { timeoutMs: opts.timeoutMs, until: args.includes('-daemon') ? 'ready' : 'exit', graceMs: opts.graceMs });
+    await vm.destroy();
+    return {
+      run, summary: vm.simulator.summary(), requests: vm.simulator.requests(), changed: vm.changedPaths(),
+      agentLog: vm.readFile('/var/log/waagent.log')?.toString('utf8') ?? '', vm,
+    };
+  } catch (e) {
+    await vm.destroy({ removeFiles: true });
+    throw e;
+  }
+}
+
+/** A waagent.conf for the VM tests: built-in provisioning, host keys regenerated, no resource disk, verbose logs. */
+export function defaultWaagentConf(extra: Record<string, string> = {}): string {
+  const conf: Record<string, string> = {
+    'Provisioning.Enabled': 'y',
+    'Provisioning.UseCloudInit': 'n',
+    'Provisioning.DeleteRootPassword': 'n',
+    'Provisioning.RegenerateSshHostKeyPair': 'y',
+    'Provisioning.SshHostKeyPairType': 'rsa',
+    'Provisioning.MonitorHostName': 'n',
+    'Provisioning.DecodeCustomData': 'n',
+    'Provisioning.ExecuteCustomData': 'n',
+    'Provisioning.PasswordCryptId': '6',
+    'Provisioning.PasswordCryptSaltLength': '10',
+    'ResourceDisk.Format': 'n',
+    'ResourceDisk.EnableSwap': 'n',
+    'Logs.Verbose': 'y',
+    'Logs.Console': 'n',
+    'OS.EnableFirewall': 'n',
+    'OS.RootDeviceScsiTimeout': 'None',
+    'OS.SshDir': '/etc/ssh',
+    'LBProbeResponder': 'n',
+    'AutoUpdate.Enabled': 'n',
+    'Extensions.GoalStatePeriod': '2',
+    ...extra,
+  };
+  return Object.entries(conf).map(([k, v]) => `${k}=${v}`).join('\n') + '\n';
+}
