@@ -6,7 +6,7 @@
  * children's environment when OS.EnableFIPS=y, DECISIONS.md D25).
  */
 import * as fs from 'node:fs';
-import { log, Level, streamAppender, type Appender } from '../core/log';
+import { log, Level, streamAppender, type Appender, type Logger } from '../core/log';
 import { createRunner } from '../core/exec';
 import { SysRoot } from '../core/sysroot';
 import { detectDistro } from '../os/detect';
@@ -25,6 +25,7 @@ export interface SetupOptions {
 }
 
 let consoleAppender: Appender | undefined;
+let logFile: Appender | undefined;
 let terminalOnStderr = false;
 
 /** Whether setupAgent sent the terminal log lines to stderr (then errors need not be printed there twice). */
@@ -37,6 +38,7 @@ export function logsOnStderr(): boolean { return terminalOnStderr; }
 export function devConsoleAppender(path = '/dev/console', level: Level = Level.INFO): Appender {
   return {
     level,
+    kind: 'console',
     write(line) {
       const fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_NOCTTY | fs.constants.O_APPEND);
       try { fs.writeSync(fd, line); } finally { fs.closeSync(fd); }
@@ -51,6 +53,7 @@ export function devConsoleAppender(path = '/dev/console', level: Level = Level.I
 export function logFileAppender(path: string, level: Level): Appender {
   return {
     level,
+    kind: 'file',
     write(line) {
       const fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOCTTY, 0o644);
       try { fs.writeSync(fd, line); } finally { fs.closeSync(fd); }
@@ -64,6 +67,16 @@ export function dropConsoleAppender(): void {
 }
 
 /**
+ * Stops writing the log file (deprovisioning, §4.1 step 6: /var/log/waagent.log was deleted and must not be
+ * re-created), leaving stdout and /dev/console as they are. Removes the appender `setupAgent` added and any other
+ * `file` appender of `logger` (a context's own logger). Never fails.
+ */
+export function dropFileAppender(logger: Logger = log): void {
+  if (logFile) { log.removeAppender(logFile); logFile = undefined; }
+  logger.removeAppendersWhere((a) => a.kind === 'file');
+}
+
+/**
  * Runs the start-up side effects and returns the context every command is given. Errors (missing, unreadable or
  * empty configuration file; Extension.LogDir existing as a file) are thrown; the caller reports
  * `Failed to run '<command>': <details>` and exits 1.
@@ -72,6 +85,7 @@ export async function setupAgent(opts: CliOptions, setup: SetupOptions = {}): Pr
   const root = new SysRoot('/');
   log.clearAppenders();
   consoleAppender = undefined;
+  logFile = undefined;
   terminalOnStderr = setup.logToStderr === true;
   log.addAppender(streamAppender(setup.logToStderr ? process.stderr : process.stdout, opts.verbose ? Level.VERBOSE : Level.INFO));
 
@@ -80,7 +94,8 @@ export async function setupAgent(opts: CliOptions, setup: SetupOptions = {}): Pr
   const conf = loadConfig(confPath, root, distro);
 
   const verboseFile = opts.verbose || conf.bool('Logs.Verbose');
-  log.addAppender(logFileAppender(opts.logFile ?? root.path(LOG_FILE), verboseFile ? Level.VERBOSE : Level.INFO));
+  logFile = logFileAppender(opts.logFile ?? root.path(LOG_FILE), verboseFile ? Level.VERBOSE : Level.INFO);
+  log.addAppender(logFile);
 
   const libDir = conf.s('Lib.Dir');
   if (conf.bool('Logs.Console') && !exists(root.path(`${libDir.replace(/\/+$/, '')}/provisioned`))) {

@@ -31,7 +31,7 @@ export class Config {
       let value = raw.slice(eq + 1);
       const hash = value.indexOf('#');
       if (hash >= 0) value = value.slice(0, hash);
-      value = value.replace(/^[" ]+|[" ]+$/g, '').trim();
+      value = value.trim().replace(/^[" ]+|[" ]+$/g, '').trim();
       if (!key) return;
       c.lines.set(key, i + 1);
       if (value === 'None') c.values.delete(key); else c.values.set(key, value);

@@ -8,7 +8,17 @@ import * as fs from 'node:fs';
 export enum Level { VERBOSE = 0, INFO = 1, WARNING = 2, ERROR = 3 }
 const LEVEL_NAMES = ['VERBOSE', 'INFO', 'WARNING', 'ERROR'];
 
-export interface Appender { level: Level; write(line: string): void; close?(): void }
+/**
+ * One destination of log lines. `kind` lets callers find appenders of a sort (e.g. deprovisioning drops every
+ * `file` appender, §4.1 step 6); `target` is the stream a `stream` appender writes to.
+ */
+export interface Appender {
+  level: Level;
+  write(line: string): void;
+  close?(): void;
+  kind?: 'file' | 'console' | 'stream' | 'memory';
+  target?: unknown;
+}
 
 const REDACTED = '*****';
 /** Patterns that are secret whatever their value: XML password elements, PEM private keys, protected settings. */
@@ -16,6 +26,8 @@ const SECRET_PATTERNS: RegExp[] = [
   /(<(?:\w+:)?UserPassword>)[\s\S]*?(<\/(?:\w+:)?UserPassword>)/g,
   /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g,
   /("protectedSettings"\s*:\s*")[^"]*(")/g,
+  // SAS tokens in storage URLs (provisioning-and-os.md §10.10), also inside XML (`&amp;`) and JSON (`\u0026`) text
+  /((?:[?&]|&amp;|\\u0026)sig=)[^&\s"'<\\]*()/gi,
 ];
 
 export class Logger {
@@ -44,12 +56,20 @@ export class Logger {
     this.appenders = this.appenders.filter((x) => x !== a);
     a.close?.();
   }
+  /** Removes (and closes) every appender for which `pred` is true; returns how many were removed. */
+  removeAppendersWhere(pred: (a: Appender) => boolean): number {
+    const gone = this.appenders.filter(pred);
+    for (const a of gone) this.removeAppender(a);
+    return gone.length;
+  }
+  /** Whether some appender satisfies `pred`. */
+  hasAppender(pred: (a: Appender) => boolean): boolean { return this.appenders.some(pred); }
   clearAppenders(): void { for (const a of this.appenders) a.close?.(); this.appenders = []; }
   get minLevel(): Level { return this.appenders.reduce((m, a) => Math.min(m, a.level), Level.ERROR + 1); }
 
   log(level: Level, msg: string): void {
     if (this.appenders.length === 0 || level < this.minLevel) return;
-    const line = `${new Date().toISOString()} ${LEVEL_NAMES[level]} ${this.prefix} ${this.redact(msg)}\n`;
+    const line = `${new Date().toISOString()} ${LEVEL_NAMES[level]} ${this.prefix} ${escapeNonAscii(this.redact(msg))}\n`;
     for (const a of this.appenders) if (level >= a.level) {
       try { a.write(line); } catch { /* a broken appender must never break the agent */ }
     }
@@ -65,6 +85,7 @@ export function fileAppender(path: string, level: Level): Appender {
   let fd: number | null = null;
   return {
     level,
+    kind: 'file',
     write(line) {
       if (fd === null) fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT, 0o644);
       try { fs.writeSync(fd, line); } catch (e) { try { fs.closeSync(fd); } catch { /* ignore */ } fd = null; throw e; }
@@ -77,6 +98,8 @@ export function fileAppender(path: string, level: Level): Appender {
 export function streamAppender(stream: NodeJS.WritableStream & { fd?: number }, level: Level): Appender {
   return {
     level,
+    kind: 'stream',
+    target: stream,
     write(line) {
       const fd = (stream as { fd?: number }).fd;
       if (typeof fd === 'number') fs.writeSync(fd, line); else stream.write(line);
@@ -87,7 +110,22 @@ export function streamAppender(stream: NodeJS.WritableStream & { fd?: number }, 
 /** Collects lines in memory (tests). */
 export function memoryAppender(level: Level = Level.VERBOSE): Appender & { lines: string[] } {
   const lines: string[] = [];
-  return { level, lines, write(line) { lines.push(line); } };
+  return { level, kind: 'memory', lines, write(line) { lines.push(line); } };
+}
+
+/**
+ * Writes every non-ASCII UTF-16 code unit as `\uXXXX` (lower-case hex; characters outside the BMP become their
+ * surrogate pair, as in JSON), so that log lines are pure ASCII (§10.10). Backslashes already in the text are left
+ * alone, for readability; `unescapeNonAscii` reverses the escaping exactly unless the original text itself contained
+ * a literal `\uXXXX` sequence.
+ */
+export function escapeNonAscii(text: string): string {
+  return text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** The inverse of `escapeNonAscii` (for reading log lines back). */
+export function unescapeNonAscii(text: string): string {
+  return text.replace(/\\u([0-9a-fA-F]{4})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
 }
 
 /** The process-wide logger. */

@@ -4,8 +4,14 @@
  */
 import type { Scenario } from './scenario';
 
+/** Escapes an attribute value. */
 function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+/** Escapes element text the way the fabric does (quotes stay as they are, e.g. in RuntimeSettings JSON). */
+function escText(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
 /** `GET /?comp=versions`. */
@@ -34,7 +40,7 @@ export function configPath(sc: Scenario, incarnation: number, type: string): str
 
 /** `GET /machine/?comp=goalstate`: the goal state pointing back at `base` (e.g. `http://127.0.0.1:80`). */
 export function goalStateXml(sc: Scenario, incarnation: number, base: string): string {
-  const url = (type: string): string => esc(base + configPath(sc, incarnation, type));
+  const url = (type: string): string => escText(base + configPath(sc, incarnation, type));
   const L = [
     '<?xml version="1.0" encoding="utf-8"?>',
     '<GoalState xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:noNamespaceSchemaLocation="goalstate10.xsd">',
@@ -49,10 +55,10 @@ export function goalStateXml(sc: Scenario, incarnation: number, base: string): s
     '    <ExpectHealthReport>FALSE</ExpectHealthReport>',
     '  </Machine>',
     '  <Container>',
-    `    <ContainerId>${esc(sc.ids.containerId)}</ContainerId>`,
+    `    <ContainerId>${escText(sc.ids.containerId)}</ContainerId>`,
     '    <RoleInstanceList>',
     '      <RoleInstance>',
-    `        <InstanceId>${esc(sc.ids.instanceId)}</InstanceId>`,
+    `        <InstanceId>${escText(sc.ids.instanceId)}</InstanceId>`,
     '        <State>Started</State>',
     '        <Configuration>',
     `          <HostingEnvironmentConfig>${url('hostingEnvironmentConfig')}</HostingEnvironmentConfig>`,
@@ -62,7 +68,7 @@ export function goalStateXml(sc: Scenario, incarnation: number, base: string): s
   L.push(`          <FullConfig>${url('fullConfig')}</FullConfig>`);
   if (sc.certificates.length) L.push(`          <Certificates>${url('certificates')}</Certificates>`);
   L.push(
-    `          <ConfigName>${esc(sc.ids.configName)}</ConfigName>`,
+    `          <ConfigName>${escText(sc.ids.configName)}</ConfigName>`,
     '        </Configuration>',
     '      </RoleInstance>',
     '    </RoleInstanceList>',
@@ -154,7 +160,7 @@ export function extensionsConfigXml(sc: Scenario, incarnation: number, blobUrl: 
     '  <Location>simulated</Location>',
     '  <ServiceName>CRP</ServiceName>',
     '</GuestAgentExtension>',
-    `<StatusUploadBlob statusBlobType="${sc.statusBlobType}">${esc(blobUrl)}</StatusUploadBlob>`,
+    `<StatusUploadBlob statusBlobType="${sc.statusBlobType}">${escText(blobUrl)}</StatusUploadBlob>`,
     '<Plugins>',
   ];
   for (const e of sc.extensions) {
@@ -170,7 +176,7 @@ export function extensionsConfigXml(sc: Scenario, incarnation: number, blobUrl: 
     if (e.publicSettings !== undefined) hs.publicSettings = e.publicSettings;
     const json = JSON.stringify({ runtimeSettings: [{ handlerSettings: hs }] });
     L.push(`  <Plugin name="${esc(e.name)}" version="${esc(e.version)}">`);
-    L.push(`    <RuntimeSettings seqNo="${e.seqNo}">${esc(json)}</RuntimeSettings>`);
+    L.push(`    <RuntimeSettings seqNo="${e.seqNo}">${escText(json)}</RuntimeSettings>`);
     L.push('  </Plugin>');
   }
   L.push('</PluginSettings>');

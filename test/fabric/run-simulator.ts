@@ -3,7 +3,7 @@
  *   node build/test/fabric/run-simulator.js --scenario s.json --log-dir DIR [--host 127.0.0.1] [--port 80]
  *        [--host-plugin-port 32526] [--imds-host H --imds-port P]
  * Keeps DIR/requests.jsonl and DIR/summary.json current while it runs, writes DIR/ready once listening, and writes
- * the final log on SIGTERM/SIGINT, then exits 0. Exit 1 with a message on a bad scenario or a port it cannot bind.
+ * the final log on SIGTERM/SIGINT, then exits 0. SIGHUP re-reads the scenario file; SIGUSR2 raises the incarnation. Exit 1 with a message on a bad scenario or a port it cannot bind.
  * It may run as PID 1 of a PID namespace (orphans left there stay zombies until the namespace ends).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -38,6 +38,11 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  // Control from outside the namespace: SIGHUP re-reads the scenario file, SIGUSR2 raises the incarnation.
+  process.on('SIGHUP', () => {
+    try { sim.setScenario(JSON.parse(readFileSync(scenarioFile, 'utf8')) as Scenario); sim.writeLogs(logDir); } catch (e) { process.stderr.write(`run-simulator: scenario reload failed: ${(e as Error).message}\n`); }
+  });
+  process.on('SIGUSR2', () => { sim.bumpIncarnation(); sim.writeLogs(logDir); });
   writeFileSync(join(logDir, 'ready'), JSON.stringify({ pid: process.pid, url: sim.url, hostPluginPort: sim.hostPluginPort, imdsPort: sim.imdsPort }));
 }
 

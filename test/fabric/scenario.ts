@@ -25,6 +25,8 @@ export interface TenantCert {
 /** An injected fault. It fires on the listed attempts (1-based count of requests of that kind), or on all. */
 export interface Fault {
   kind: RequestKind | '*';
+  /** Only requests whose path (with query) contains this text. */
+  pathIncludes?: string;
   /** Attempt numbers (1-based, per kind) at which the fault fires; absent → every attempt. */
   attempts?: number[];
   /** Answer with this status instead of the normal response. */

@@ -185,8 +185,9 @@ export async function startSimulator(scenario: Scenario, opts: SimulatorOptions 
     failures.push({ seq: rec.seq, kind: rec.kind, error });
   };
 
-  function findFault(kind: RequestKind, attempt: number): Fault | undefined {
-    return sc.faults.find((f) => (f.kind === '*' || f.kind === kind) && (!f.attempts || f.attempts.includes(attempt)));
+  function findFault(kind: RequestKind, attempt: number, path: string): Fault | undefined {
+    return sc.faults.find((f) => (f.kind === '*' || f.kind === kind) && (!f.attempts || f.attempts.includes(attempt)) &&
+      (f.pathIncludes === undefined || path.includes(f.pathIncludes)));
   }
 
   function afterRequest(rec: Recorded): void {
@@ -339,7 +340,7 @@ export async function startSimulator(scenario: Scenario, opts: SimulatorOptions 
           body: body.length > 65536 ? body.subarray(0, 65536).toString('utf8') + '…' : body.toString('utf8'), status: 0,
         };
         requests.push(rec);
-        const fault = findFault(kind, attempt);
+        const fault = findFault(kind, attempt, rec.path);
         try {
           if (fault?.stallMs) await sleep(fault.stallMs);
           if (fault?.drop) { rec.fault = 'drop'; res.socket?.destroy(); return; }
@@ -431,7 +432,8 @@ export async function startSimulator(scenario: Scenario, opts: SimulatorOptions 
     writeLogs(dir: string): void {
       mkdirSync(dir, { recursive: true });
       writeFileSync(join(dir, 'requests.jsonl'), requests.map((r) => JSON.stringify(r)).join('\n') + (requests.length ? '\n' : ''));
-      writeFileSync(join(dir, 'summary.json'), JSON.stringify(summary(), null, 1));
+      writeFileSync(join(dir, 'summary.json.tmp'), JSON.stringify(summary(), null, 1));
+      renameSync(join(dir, 'summary.json.tmp'), join(dir, 'summary.json'));
     },
     close(): Promise<void> {
       return Promise.all(servers.map((s) => new Promise<void>((r) => { s.close(() => r()); s.closeAllConnections(); }))).then(() => undefined);

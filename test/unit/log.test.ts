@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { log, Logger, Level, memoryAppender } from '../../src/core/log';
+import { log, Logger, Level, memoryAppender, fileAppender, escapeNonAscii, unescapeNonAscii } from '../../src/core/log';
 import { createRunner, runOk, CommandError } from '../../src/core/exec';
-import { logFileAppender, devConsoleAppender, setupAgent, ensureExtensionLogDir } from '../../src/cli/setup';
+import { logFileAppender, devConsoleAppender, setupAgent, ensureExtensionLogDir, dropFileAppender } from '../../src/cli/setup';
 import { parseArgs } from '../../src/cli/args';
 
 const PASSWORD = 'S3cr3t-Pa55word!';
@@ -106,6 +106,88 @@ test('setupAgent: log file level from Logs.Verbose, FIPS in the children environ
   } finally {
     log.clearAppenders();
     if (before === undefined) delete process.env.OPENSSL_FIPS; else process.env.OPENSSL_FIPS = before;
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('non-ASCII characters are written as \\u escapes: lines are pure ASCII and the escaping reverses', () => {
+  const l = new Logger();
+  const mem = memoryAppender();
+  l.addAppender(mem);
+  const msg = 'héllo wörld — 日本 😀 C:\\path';
+  l.info(msg);
+  const line = mem.lines[0];
+  assert.match(line, /INFO Daemon h\\u00e9llo w\\u00f6rld \\u2014 \\u65e5\\u672c \\ud83d\\ude00 C:\\path\n$/);
+  assert.ok(/^[\x00-\x7f]*$/.test(line), line);
+  const body = line.replace(/^\S+ INFO Daemon /, '').replace(/\n$/, '');
+  assert.equal(unescapeNonAscii(body), msg);
+  assert.equal(escapeNonAscii('plain ascii'), 'plain ascii');
+  assert.equal(unescapeNonAscii(escapeNonAscii('\u0080\uffff\ud800x')), '\u0080\uffff\ud800x');
+});
+
+test('a secret with non-ASCII characters is redacted before escaping', () => {
+  const l = new Logger();
+  const mem = memoryAppender();
+  l.addAppender(mem);
+  const secret = 'pässwörd-€-😀';
+  l.addSecret(secret);
+  l.info(`password is ${secret}.`);
+  l.info(`<UserPassword>geheim-ß</UserPassword> and ${secret}`);
+  const text = mem.lines.join('');
+  assert.ok(!text.includes(escapeNonAscii(secret)), text);
+  assert.ok(!text.includes('geheim'), text);
+  assert.match(mem.lines[0], /password is \*{5}\.\n$/);
+  assert.match(mem.lines[1], /<UserPassword>\*{5}<\/UserPassword> and \*{5}\n$/);
+});
+
+test('SAS signatures are redacted from URLs, including in XML and JSON text; the rest of the URL stays', () => {
+  const l = new Logger();
+  const mem = memoryAppender();
+  l.addAppender(mem);
+  const sig = 'aB3dEf%2BgH%2FiJ%3D';
+  l.info(`GET https://acct.blob.core.windows.net/c/blob?sv=2020-08-04&sr=b&sig=${sig}&se=2030-01-01 failed`);
+  l.info(`https://acct.blob.core.windows.net/c/status?SIG=${sig}`);
+  l.info(`<Plugin location="https://a.blob.core.windows.net/c/z?sv=1&amp;sig=${sig}&amp;se=2" />`);
+  l.info(`{"statusUploadBlob":"https://a/b?sv=1\\u0026sig=${sig}\\u0026se=2"}`);
+  l.info('design=plain no-signature here');
+  const text = mem.lines.join('');
+  assert.ok(!text.includes(sig), text);
+  assert.match(mem.lines[0], /\?sv=2020-08-04&sr=b&sig=\*{5}&se=2030-01-01 failed\n$/);
+  assert.match(mem.lines[1], /\?SIG=\*{5}\n$/);
+  assert.match(mem.lines[2], /&amp;sig=\*{5}&amp;se=2" \/>\n$/);
+  assert.match(mem.lines[3], /\\u0026sig=\*{5}\\u0026se=2"\}\n$/);
+  assert.match(mem.lines[4], /design=plain no-signature here\n$/);
+});
+
+test('dropFileAppender: the log file stops (not re-created), stdout lines continue', async () => {
+  const dir = tmp();
+  const conf = path.join(dir, 'waagent.conf');
+  fs.writeFileSync(conf, `Logs.Console=n\nExtension.LogDir=${dir}/azure\nLib.Dir=${dir}/lib\n`);
+  const parsed = parseArgs(['-show-configuration', `-configuration-path:${conf}`, `--log-file=${dir}/w.log`], fs.existsSync);
+  assert.ok(parsed.ok);
+  try {
+    const ctx = await setupAgent(parsed.opts, { logToStderr: true });
+    const mem = memoryAppender(Level.INFO);
+    ctx.log.addAppender(mem);
+    ctx.log.info('before');
+    assert.match(fs.readFileSync(`${dir}/w.log`, 'utf8'), /before/);
+    fs.rmSync(`${dir}/w.log`);
+    const other = new Logger();
+    const otherFile = fileAppender(path.join(dir, 'other.log'), Level.INFO);
+    other.addAppender(otherFile);
+    const otherMem = memoryAppender(Level.INFO);
+    other.addAppender(otherMem);
+    dropFileAppender(other);
+    ctx.log.info('after');
+    other.info('after too');
+    assert.ok(!fs.existsSync(`${dir}/w.log`), 'log file re-created');
+    assert.ok(!fs.existsSync(path.join(dir, 'other.log')), 'other logger file re-created');
+    assert.match(mem.lines.join(''), /before[\s\S]*after/);
+    assert.match(otherMem.lines.join(''), /after too/);
+    assert.ok(log.hasAppender((a) => a.kind === 'stream' && a.target === process.stderr));
+    dropFileAppender(); // twice: harmless
+  } finally {
+    log.clearAppenders();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });

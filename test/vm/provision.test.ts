@@ -21,7 +21,6 @@ const LIB = '/var/lib/waagent';
 let scenario: Scenario;
 let vm: Vm | undefined;
 let run: RunResult;
-const tmp = mkdtempSync(join(tmpdir(), 'waagent-prov-test-'));
 
 function text(p: string): string {
   const b = vm!.readFile(p);
@@ -31,9 +30,14 @@ function text(p: string): string {
 
 /** `ssh-keygen -i -m PKCS8` of the certificate's public key: the line the agent must append for a thumbprint key. */
 function expectedKeyFromCert(certPem: string): string {
-  const pub = join(tmp, 'cert.pub.pem');
-  writeFileSync(pub, new X509Certificate(certPem).publicKey.export({ type: 'spki', format: 'pem' }).toString());
-  return execFileSync('ssh-keygen', ['-i', '-m', 'PKCS8', '-f', pub]).toString().trim();
+  const tmp = mkdtempSync(join(tmpdir(), 'waagent-prov-test-'));
+  try {
+    const pub = join(tmp, 'cert.pub.pem');
+    writeFileSync(pub, new X509Certificate(certPem).publicKey.export({ type: 'spki', format: 'pem' }).toString());
+    return execFileSync('ssh-keygen', ['-i', '-m', 'PKCS8', '-f', pub]).toString().trim();
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 }
 
 before(async () => {
@@ -45,7 +49,6 @@ before(async () => {
 
 after(async () => {
   if (vm) await vm.destroy({ removeFiles: !process.env.WAAGENT_KEEP_VM });
-  rmSync(tmp, { recursive: true, force: true });
 });
 
 test('the fabric received NotReady/Provisioning, then Ready, then the host key role property', { skip, timeout: 200_000 }, () => {

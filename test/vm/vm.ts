@@ -100,6 +100,10 @@ export interface SimHandle {
   logDir: string;
   summary(): Summary | undefined;
   requests(): Recorded[];
+  /** Replaces the running simulator's scenario (written to its file, then SIGHUP). */
+  setScenario(s: Scenario): void;
+  /** Raises the incarnation of the running simulator (SIGUSR2); the new value shows in summary().incarnation. */
+  bumpIncarnation(): void;
 }
 
 const live = new Set<Vm>();
@@ -108,10 +112,17 @@ let handlersInstalled = false;
 function installExitHandlers(): void {
   if (handlersInstalled) return;
   handlersInstalled = true;
-  process.on('exit', () => { for (const vm of live) vm.destroySync(); });
+  // At exit nothing can read a VM's files any more: remove them too, unless WAAGENT_KEEP_VM asks to keep them.
+  const teardown = (): void => {
+    for (const vm of [...live]) {
+      vm.destroySync();
+      if (!process.env.WAAGENT_KEEP_VM) { try { rmSync(vm.dir, { recursive: true, force: true }); } catch { /* best effort */ } }
+    }
+  };
+  process.on('exit', teardown);
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(sig, () => {
-      for (const vm of live) vm.destroySync();
+      teardown();
       process.exit(128 + (sig === 'SIGINT' ? 2 : sig === 'SIGTERM' ? 15 : 1));
     });
   }
@@ -182,8 +193,9 @@ W="$VM_DIR"; F="$W/fs"; M="$W/merged"
 mount -t tmpfs -o mode=0755,size=4g vmfs "$F"
 mkdir -p "$F/upper" "$F/work" "$F/image"
 cp -a "$W/image/." "$F/image/"
+# A private copy of the agent: a rebuild of dist/ while the VM runs cannot change it under the agent's feet.
+if [ -n "\${VM_BIN:-}" ]; then cp "$VM_BIN" "$F/image$VM_BIN_PATH"; chmod 0755 "$F/image$VM_BIN_PATH"; fi
 mount -t overlay overlay -o "lowerdir=$F/image:/,upperdir=$F/upper,workdir=$F/work" "$M"
-if [ -n "\${VM_BIN:-}" ]; then mount --bind "$VM_BIN" "$M/usr/sbin/waagent"; mount -o remount,bind,ro "$M/usr/sbin/waagent"; fi
 mount -t proc -o nosuid,nodev,noexec proc "$M/proc"
 for p in sys sysrq-trigger irq bus; do
   if [ -e "$M/proc/$p" ]; then mount --bind "$M/proc/$p" "$M/proc/$p"; mount -o remount,bind,ro "$M/proc/$p"; fi
@@ -278,7 +290,17 @@ export class Vm {
           return readFileSync(join(logDir, 'requests.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Recorded);
         } catch { return []; }
       },
+      setScenario: (s: Scenario): void => {
+        writeFileSync(join(this.dir, 'scenario.json'), JSON.stringify(s));
+        this.signalSimulator('SIGHUP');
+      },
+      bumpIncarnation: (): void => { this.signalSimulator('SIGUSR2'); },
     };
+  }
+
+  private signalSimulator(sig: NodeJS.Signals): void {
+    if (!this.pid1 || this.destroyed || this.opts.withSimulator === false) throw new Error('no simulator runs in this VM');
+    process.kill(this.pid1, sig);
   }
 
   /** The loop devices this VM attached (DVD first), e.g. for leak checks. */
@@ -343,6 +365,7 @@ export class Vm {
       if (!existsSync(bin)) throw new Error(`agent executable ${bin} not found: run 'node build.mjs' or set WAAGENT_BIN`);
       imageWrite(this.imageDir, '/usr/sbin/waagent', '', 0o755);
       env.VM_BIN = realpathSync(bin);
+      env.VM_BIN_PATH = resolveHostParent('/usr/sbin/waagent');
     }
     imageWrite(this.imageDir, '/etc/waagent.conf', o.waagentConf, 0o644);
     imageWrite(this.imageDir, '/var/lib/dhcp/dhclient.eth0.leases', leaseFile(), 0o644);
@@ -595,6 +618,12 @@ export class Vm {
     if (this.destroyed) return;
     this.destroyed = true;
     live.delete(this);
+    if (!this.pid1 && this.unshare?.pid) {
+      try {
+        const kids = readFileSync(`/proc/${this.unshare.pid}/task/${this.unshare.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+        if (kids.length === 1) this.pid1 = Number(kids[0]);
+      } catch { /* unshare gone: its child went with it or never started */ }
+    }
     if (this.pid1) { try { process.kill(this.pid1, 'SIGKILL'); } catch { /* gone */ } }
     if (this.unshare?.pid) { try { process.kill(this.unshare.pid, 'SIGKILL'); } catch { /* gone */ } }
     // Wait (bounded) for PID 1 to disappear so that the loop devices are no longer held open.
