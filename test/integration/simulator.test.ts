@@ -9,6 +9,7 @@ import { startSimulator, type Simulator } from '../fabric/simulator';
 import { buildOvfEnv, defaultScenario, type Scenario } from '../fabric/scenario';
 import { makeTenantCertificate } from '../fabric/certgen';
 import { parseStrictXml, kids, one, type SElement } from '../fabric/strictxml';
+import { decryptEnvelopedData } from '../../src/crypto/pkcs7';
 
 interface Resp { status: number; headers: http.IncomingHttpHeaders; body: string }
 
@@ -127,6 +128,10 @@ test('certificates: refused without the transport certificate, decryptable with 
     assert.equal(out.keyAlg, alg);
     assert.deepEqual(out.thumbprints, sc.certificates.map((c) => c.thumbprint));
     assert.equal(out.keys, 1);
+    // The agent's own CMS code opens the same envelope (the PFX inside is then forge's business).
+    const der = Buffer.from(one(parseStrictXml(r.body), 'Data').text.replace(/\s+/g, ''), 'base64');
+    const pfx = decryptEnvelopedData(der, { keyPem: transport.keyPem, certPem: transport.certPem });
+    assert.equal(pfx[0], 0x30, `${cipher}: agent decryption did not yield DER`);
   }
 });
 
@@ -304,4 +309,25 @@ test('ovf-env.xml: Azure namespaces and the scenario values', () => {
   assert.equal(one(keys[1], 'Fingerprint').text, sc.certificates[0].thumbprint);
   assert.equal(kids(keys[1], 'Value').length, 0);
   assert.equal(find(doc, 'ProvisionGuestAgent')!.name, 'wa:ProvisionGuestAgent');
+});
+
+test('ExtensionsConfig carries the scenario extensions with their RuntimeSettings JSON', async () => {
+  const e = defaultScenario();
+  e.extensions = [{ name: 'Microsoft.Azure.Extensions.CustomScript', version: '2.1.10', state: 'enabled', seqNo: 3, publicSettings: { commandToExecute: 'echo "a<b" && true' } }];
+  const s5 = await startSimulator(e, {});
+  try {
+    const g = parseStrictXml((await request(`${s5.url}/machine/?comp=goalstate`, { headers: WIRE })).body);
+    const raw = (await request(find(g, 'ExtensionsConfig')!.text, { headers: WIRE })).body;
+    const ext = parseStrictXml(raw);
+    const plugin = find(one(ext, 'Plugins'), 'Plugin')!;
+    assert.equal(plugin.attrs.name, 'Microsoft.Azure.Extensions.CustomScript');
+    assert.equal(plugin.attrs.state, 'enabled');
+    const rs = find(one(ext, 'PluginSettings'), 'RuntimeSettings')!;
+    assert.equal(rs.attrs.seqNo, '3');
+    assert.deepEqual(JSON.parse(rs.text), { runtimeSettings: [{ handlerSettings: { publicSettings: e.extensions[0].publicSettings } }] });
+    assert.match(raw, /\{"runtimeSettings"/, 'quotes in element text stay unescaped, as the fabric writes them');
+    assert.equal(find(ext, 'InVMGoalStateMetaData')!.attrs.inSvdSeqNo, '1');
+  } finally {
+    await s5.close();
+  }
 });

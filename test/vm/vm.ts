@@ -434,7 +434,10 @@ export class Vm {
     let stderr = '';
     child.stdout!.on('data', (c: Buffer) => { stdout = (stdout + c.toString()).slice(-65536); });
     child.stderr!.on('data', (c: Buffer) => { stderr = (stderr + c.toString()).slice(-65536); });
-    const done = new Promise<void>((r) => child.on('exit', () => r()));
+    const done = new Promise<void>((r) => {
+      child.on('exit', () => r());
+      child.on('error', (e) => { stderr += `\nvm: cannot start nsenter: ${e.message}`; r(); });
+    });
     this.current = { runner: child, nsenterPid: child.pid! };
     let reason: RunResult['reason'] = 'exit';
     let peak = 0;
