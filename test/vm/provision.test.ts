@@ -40,6 +40,17 @@ function expectedKeyFromCert(certPem: string): string {
   }
 }
 
+/** `ssh-keygen -lf` of a public key, `:` removed: what the fabric must receive as CertificateThumbprint. */
+function hostKeyFingerprint(pub: string): string {
+  const tmp = mkdtempSync(join(tmpdir(), 'waagent-prov-test-'));
+  try {
+    writeFileSync(join(tmp, 'key.pub'), pub);
+    return execFileSync('ssh-keygen', ['-lf', join(tmp, 'key.pub')]).toString().split(/\s+/)[1].replace(/:/g, '');
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
 before(async () => {
   if (skip) return;
   scenario = defaultScenario();
@@ -63,7 +74,7 @@ test('the fabric received NotReady/Provisioning, then Ready, then the host key r
   assert.ok((s!.counts.certificates ?? 0) >= 1, 'certificates were fetched');
   const rp = s!.roleProperties.at(-1);
   assert.ok(rp, 'no role properties');
-  const fp = execFileSync('ssh-keygen', ['-lf', '/dev/stdin'], { input: text('/etc/ssh/ssh_host_rsa_key.pub') }).toString().split(/\s+/)[1].replace(/:/g, '');
+  const fp = hostKeyFingerprint(text('/etc/ssh/ssh_host_rsa_key.pub'));
   assert.equal(rp!.properties.CertificateThumbprint, fp);
 });
 
