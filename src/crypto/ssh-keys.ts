@@ -11,13 +11,13 @@ export class SshKeyError extends Error {
   constructor(msg: string) { super(msg); this.name = 'SshKeyError'; }
 }
 
-function sshString(b: Buffer): Buffer {
+export function sshString(b: Buffer): Buffer {
   const len = Buffer.alloc(4);
   len.writeUInt32BE(b.length);
   return Buffer.concat([len, b]);
 }
 /** RFC 4251 mpint from unsigned big-endian bytes: minimal, with a 00 prefix when the top bit is set. */
-function mpint(unsigned: Buffer): Buffer {
+export function mpint(unsigned: Buffer): Buffer {
   let i = 0;
   while (i < unsigned.length - 1 && unsigned[i] === 0) i++;
   let v = unsigned.subarray(i);

@@ -300,9 +300,11 @@ export class LinuxOS extends OsBase {
   }
   /** The instance ID (§3.3): the SMBIOS UUID with the first three fields byte-swapped; '' when unknown. */
   async getInstanceId(): Promise<string> {
-    const raw = await this.rawInstanceId();
-    return raw ? (this.swapsInstanceId() ? swapUuid(raw) : raw) : '';
+    // The SMBIOS UUID does not change while the system runs: read it (or run dmidecode) once.
+    this.instanceId ??= this.rawInstanceId().then((raw) => (raw ? (this.swapsInstanceId() ? swapUuid(raw) : raw) : ''));
+    return this.instanceId;
   }
+  private instanceId: Promise<string> | undefined;
   /** Whether this OS swaps the SMBIOS UUID (OpenBSD does not). */
   swapsInstanceId(): boolean { return true; }
 }

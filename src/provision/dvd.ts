@@ -113,6 +113,16 @@ export function readOvfFromDevice(realPath: string, sysDir = '/sys'): Buffer {
 export async function acquireOvf(ctx: AgentContext, deps: DvdDeps = {}): Promise<AcquiredOvf> {
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((res) => setTimeout(res, ms)));
   const log = ctx.log;
+  // Fast path: the provisioning DVD is /dev/sr0 on Azure; read it before scanning (blkid costs two commands).
+  if (deps.directRead !== false && platformOf(ctx) === 'linux' && ctx.os.fs.exists('/dev/sr0')) {
+    try {
+      const buf = readOvfFromDevice(ctx.os.fs.p('/dev/sr0'), ctx.os.fs.p('/sys'));
+      log.info(`Read ${OVF_NAME} from /dev/sr0 without mounting`);
+      return finish(ctx, buf, '/dev/sr0 (direct read)', '/dev/sr0');
+    } catch (e) {
+      log.verbose(`Direct read of /dev/sr0: ${errorText(e)}`);
+    }
+  }
   const candidates = await dvdCandidates(ctx);
   if (candidates.length === 0) {
     const saved = path.posix.join(ctx.libDir, OVF_NAME);

@@ -70,10 +70,15 @@ export async function provision(ctx: AgentContext, input: ProvisionInput): Promi
   if (ovf.userPassword) ctx.log.addSecret(ovf.userPassword);
   let thumbprint: string | undefined;
   let agentDisabled = false;
+  // Independent work runs side by side (host keys in the thread pool, the host name and its DHCP publication beside
+  // the account steps); every promise is awaited before the marker, so a failure still stops provisioning.
+  const pending: Promise<unknown>[] = [];
+  const track = <T>(p: Promise<T>): Promise<T> => { p.catch(() => undefined); pending.push(p); return p; };
   try {
     validateHostName(ovf.hostName);
     validateUserName(ovf.userName);
-    await applyHostname(ctx, ovf.hostName);
+    const hostKeys = track(applyHostKeys(ctx, ovf.hostName));
+    track(applyHostname(ctx, ovf.hostName));
     const u = await ensureUser(ctx, ovf.userName);
     const user = { name: ovf.userName, uid: u.uid, gid: u.gid, home: u.home };
     if (ovf.userPassword) await applyPassword(ctx, ovf.userName, ovf.userPassword);
@@ -87,10 +92,12 @@ export async function provision(ctx: AgentContext, input: ProvisionInput): Promi
     await deployKeyPairs(ctx, user, ovf.keyPairs, keyOpts);
     await applyCustomData(ctx, ovf.customData);
     await applyRootPasswordLock(ctx);
-    thumbprint = await applyHostKeys(ctx);
+    await Promise.all(pending);
+    thumbprint = await hostKeys;
     await ctx.os.reloadSshdIfRunning();
     await writeMarker(ctx);
   } catch (e) {
+    await Promise.allSettled(pending);
     const msg = ctx.log.redact(`Failed to provision: ${(e as Error)?.message ?? String(e)}`);
     ctx.log.error(`Provisioning failed: ${msg}`);
     fabric.reportHealth({ state: 'NotReady', subStatus: 'ProvisioningFailed', description: msg });

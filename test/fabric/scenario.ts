@@ -43,6 +43,9 @@ export interface Fault {
   malformed?: boolean;
   /** Destroy the connection without answering. */
   drop?: boolean;
+  /** Certificates only: answer 200 with a well-formed document whose PKCS#7 blob (the base64 Data) is cut to half
+   *  its length, so that it never decrypts. */
+  truncateBlob?: boolean;
 }
 
 /** An extension handler the goal state lists (ExtensionsConfig, fabric-protocol.md §4.1). */

@@ -206,7 +206,7 @@ export async function startSimulator(scenario: Scenario, opts: SimulatorOptions 
 
   type Answer = { status: number; body?: string | Buffer; headers?: Record<string, string> };
 
-  async function handleWire(kind: RequestKind, req: http.IncomingMessage, u: URL, body: Buffer, rec: Recorded): Promise<Answer> {
+  async function handleWire(kind: RequestKind, req: http.IncomingMessage, u: URL, body: Buffer, rec: Recorded, fault?: Fault): Promise<Answer> {
     const xml = (s: string): Answer => ({ status: 200, body: s, headers: { 'Content-Type': 'text/xml; charset=utf-8' } });
     if (u.pathname.startsWith('/machine') && kind !== 'unknown' && req.headers['x-ms-version'] !== '2012-11-30') {
       fail(rec, `missing or wrong x-ms-version '${req.headers['x-ms-version'] ?? ''}'`);
@@ -244,6 +244,10 @@ export async function startSimulator(scenario: Scenario, opts: SimulatorOptions 
         }
         const pfx = makePfx(sc.certificates.map((c) => ({ certPem: c.certPem, keyPem: c.keyPem })), {});
         const env = envelopePkcs7(pfx, pem, cipher);
+        if (fault?.truncateBlob) {
+          rec.fault = 'truncateBlob';
+          return xml(certificatesXml(env.subarray(0, Math.floor(env.length / 2)), String(inc)));
+        }
         return xml(certificatesXml(env, String(inc)));
       }
       case 'health': {
@@ -356,7 +360,7 @@ export async function startSimulator(scenario: Scenario, opts: SimulatorOptions 
           if (fault?.malformed) {
             rec.fault = 'malformed';
             ans = { status: 200, body: '<GoalState><Incarnation>1</Incarn', headers: { 'Content-Type': 'text/xml' } };
-          } else if (listener === 'wire') ans = await handleWire(kind, req, u, body, rec);
+          } else if (listener === 'wire') ans = await handleWire(kind, req, u, body, rec, fault);
           else if (listener === 'hostplugin') ans = handleHostPlugin(kind, req, body, rec);
           else ans = handleImds(req, u);
           const payload = ans.body === undefined ? Buffer.alloc(0) : Buffer.isBuffer(ans.body) ? ans.body : Buffer.from(ans.body);

@@ -33,6 +33,7 @@ export function testRoot(wirePort?: number): TestRoot {
   const hostFs = new HostFs(root);
   hostFs.mkdir(LIB, 0o700);
   if (wirePort !== undefined) hostFs.write(`${LIB}/WireServerEndpoint`, `127.0.0.1:${wirePort}`, { mode: 0o600 });
+  hostFs.mkdir('/etc', 0o755);
   hostFs.write('/etc/hostname', 'testvm\n', { mode: 0o644 });
   const conf = new Config();
   const distro = { id: 'ubuntu', like: ['debian'], version: '24.04', codename: 'noble', fullName: 'Ubuntu 24.04', name: 'Ubuntu' };

@@ -251,22 +251,30 @@ test('root password lock: root line first as *LOCK*, mode kept, idempotent; off 
   } finally { bed.cleanup(); }
 });
 
-test('host keys: regenerate argv, fingerprint parsing, failures only logged', async () => {
+test('host keys: regenerated in-process (readable by ssh-keygen), fingerprint as ssh-keygen -lf, failures only logged', async () => {
   assert.equal(parseFingerprint('3072 SHA256:AbC:d root@h (RSA)'), 'SHA256AbCd');
   assert.equal(parseFingerprint('2048 aa:bb:cc root@h (RSA)'), 'aabbcc');
   const bed = makeBed({ 'Provisioning.RegenerateSshHostKeyPair': 'y', 'Provisioning.SshHostKeyPairType': 'ed25519' });
   try {
     fs.writeFileSync(bed.p('/etc/ssh/ssh_host_ecdsa_key'), 'x');
-    assert.equal(await applyHostKeys(bed.ctx), 'SHA256AbCdEf12+/xyz');
-    assert.equal(fs.existsSync(bed.p('/etc/ssh/ssh_host_ecdsa_key')), false);
-    assert.ok(fs.existsSync(bed.p('/etc/ssh/sshd_config')));
-    assert.deepEqual(bed.run.calls.map((c) => c.argv), [
-      ['ssh-keygen', '-N', '', '-t', 'ed25519', '-f', '/etc/ssh/ssh_host_ed25519_key'],
-      ['ssh-keygen', '-lf', '/etc/ssh/ssh_host_ed25519_key.pub'],
-    ]);
+    const fp = await applyHostKeys(bed.ctx, 'vm1');
+    assert.equal(fs.existsSync(bed.p('/etc/ssh/ssh_host_ecdsa_key')), false, 'old keys deleted');
+    assert.ok(fs.existsSync(bed.p('/etc/ssh/sshd_config')), 'sshd_config kept');
+    assert.equal(bed.mode('/etc/ssh/ssh_host_ed25519_key'), 0o600);
+    assert.equal(bed.mode('/etc/ssh/ssh_host_ed25519_key.pub'), 0o644);
+    const pub = bed.read('/etc/ssh/ssh_host_ed25519_key.pub');
+    assert.match(pub, /^ssh-ed25519 \S+ root@vm1\n$/);
+    let lf: string | undefined;
+    try { lf = execFileSync('ssh-keygen', ['-lf', bed.p('/etc/ssh/ssh_host_ed25519_key.pub')]).toString(); } catch { lf = undefined; }
+    if (lf) assert.equal(fp, parseFingerprint(lf));
+    else assert.match(fp ?? '', /^SHA256[A-Za-z0-9+/]{43}$/);
+    assert.deepEqual(bed.run.calls.map((c) => c.argv[0]).filter((c) => c === 'ssh-keygen'), [], 'no ssh-keygen for ed25519');
   } finally { bed.cleanup(); }
-  const failing = makeBed({}, (argv) => (argv[0] === 'ssh-keygen' ? { code: 1, stderr: 'no such file' } : undefined));
-  try { assert.equal(await applyHostKeys(failing.ctx), undefined); } finally { failing.cleanup(); }
+  const noKey = makeBed({});
+  try {
+    fs.rmSync(noKey.p('/etc/ssh/ssh_host_rsa_key.pub'), { force: true });
+    assert.equal(await applyHostKeys(noKey.ctx), undefined);
+  } finally { noKey.cleanup(); }
 });
 
 test('marker: instance id from product_uuid byte-swapped; comparison in both orders, any case', async () => {

@@ -6,6 +6,10 @@ import { provision, provisionDisabled } from '../../src/provision/provision';
 import { provisionWithCloudInit } from '../../src/provision/cloudinit';
 import type { OvfEnv } from '../../src/provision/ovf';
 import { log, memoryAppender, Level } from '../../src/core/log';
+import { sshFingerprint } from '../../src/crypto/openssh-key';
+
+/** The reported thumbprint of the bed's RSA host key: `ssh-keygen -lf` form with `:` removed. */
+const bedThumbprint = (bed: { read(p: string): string }): string => sshFingerprint(bed.read('/etc/ssh/ssh_host_rsa_key.pub')).replace(/:/g, '');
 
 const PASSWORD = 'Sup3r-secret-pw';
 function ovf(over: Partial<OvfEnv> = {}): OvfEnv {
@@ -27,12 +31,13 @@ test('built-in provisioning: steps in order, reports NotReady then Ready + role 
     let ejected = 0;
     const out = await provision(bed.ctx, { ovf: ovf(), fabric, onMarkerWritten: async () => { ejected++; } });
     assert.equal(out.success, true, out.error);
-    assert.equal(out.thumbprint, 'SHA256AbCdEf12+/xyz');
+    assert.equal(out.thumbprint, bedThumbprint(bed));
     assert.deepEqual(fabric.reports, [{ state: 'NotReady', subStatus: 'Provisioning', description: 'Starting' }, { state: 'Ready' }]);
-    assert.deepEqual(fabric.roleProps, ['SHA256AbCdEf12+/xyz']);
+    assert.deepEqual(fabric.roleProps, [bedThumbprint(bed)]);
     assert.equal(ejected, 1);
     const order = bed.run.calls.map((c) => c.argv[0]);
-    assert.ok(order.indexOf('hostname') < order.indexOf('useradd') && order.indexOf('useradd') < order.indexOf('chpasswd'), order.join(','));
+    // The host name is set beside the account steps (they are independent); the account steps keep their order.
+    assert.ok(order.includes('hostname') && order.indexOf('useradd') < order.indexOf('chpasswd'), order.join(','));
     assert.equal(bed.read('/etc/hostname'), 'vm-test\n');
     assert.match(bed.read('/etc/shadow'), /^root:\*LOCK\*:14600::::::\n/);
     assert.match(bed.read('/etc/shadow'), /^azureuser:\$6\$/m);
@@ -151,7 +156,7 @@ test('cloud-init mode: waits for ovf-env.xml, reports, fingerprints, marks; time
     assert.equal(out.success, true, out.error);
     assert.equal(out.agentDisabled, true);
     assert.deepEqual(fabric.reports, [{ state: 'NotReady', subStatus: 'Provisioning', description: 'Starting' }, { state: 'Ready' }]);
-    assert.deepEqual(fabric.roleProps, ['SHA256AbCdEf12+/xyz']);
+    assert.deepEqual(fabric.roleProps, [bedThumbprint(bed)]);
     assert.ok(fs.existsSync(bed.p('/var/lib/waagent/provisioned')));
     assert.ok(!bed.run.calls.some((c) => ['useradd', 'hostname', 'chpasswd'].includes(c.argv[0])));
   } finally { bed.cleanup(); }

@@ -275,6 +275,8 @@ export class Vm {
   private current?: { runner: ChildProcess; nsenterPid: number };
   private snapshotDir?: string;
   private destroyed = false;
+  /** A simulator started after boot by `startSimulator` (host pid of the node process, and its nsenter). */
+  private lateSim?: { pid: number; nsenter: ChildProcess };
 
   constructor(readonly opts: VmOptions) {
     this.dir = mkdtempSync('/tmp/waagent-vm-');
@@ -299,8 +301,62 @@ export class Vm {
   }
 
   private signalSimulator(sig: NodeJS.Signals): void {
+    if (this.lateSim && !this.destroyed) { process.kill(this.lateSim.pid, sig); return; }
     if (!this.pid1 || this.destroyed || this.opts.withSimulator === false) throw new Error('no simulator runs in this VM');
     process.kill(this.pid1, sig);
+  }
+
+  /**
+   * Switches the fabric on in a VM booted with `withSimulator: false`: starts the simulator inside the VM's
+   * namespaces (127.0.0.1:80 and :32526, log in `simulator.logDir`, which it starts afresh) with `scenario` (default:
+   * the VM's scenario), and resolves once it listens. The `simulator` handle then controls it. Throws when the VM
+   * booted with its own simulator, when one was started already, or when it does not come up within `timeoutMs`.
+   */
+  async startSimulator(scenario?: Scenario, timeoutMs = 20_000): Promise<void> {
+    if (!this.pid1 || this.destroyed) throw new Error('VM is not running');
+    if (this.opts.withSimulator !== false) throw new Error('this VM runs its simulator as PID 1: it cannot be started again');
+    if (this.lateSim) throw new Error('the simulator already runs in this VM');
+    if (!existsSync(SIM_JS)) throw new Error(`${SIM_JS} missing: compile the tests first (tsc -p .)`);
+    if (scenario) writeFileSync(join(this.dir, 'scenario.json'), JSON.stringify(scenario));
+    const ready = join(this.dir, 'sim', 'ready');
+    rmSync(ready, { force: true });
+    const child = spawn('nsenter', ['-t', String(this.pid1), '-m', '-u', '-i', '-n', '-p', '--', NODE, SIM_JS,
+      '--scenario', join(this.dir, 'scenario.json'), '--log-dir', join(this.dir, 'sim'), '--host', '127.0.0.1', '--port', '80',
+      '--host-plugin-port', '32526'], { env: AGENT_ENV, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (c: Buffer) => { stderr = (stderr + c.toString()).slice(-8192); });
+    let exited = false;
+    child.on('exit', () => { exited = true; });
+    child.on('error', (e) => { exited = true; stderr += `cannot start nsenter: ${e.message}`; });
+    const deadline = Date.now() + timeoutMs;
+    let pid: number | undefined;
+    while (pid === undefined) {
+      if (existsSync(ready)) pid = descendants(child.pid!).find((p) => { try { return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('run-simulator'); } catch { return false; } });
+      if (pid !== undefined) break;
+      if (exited) throw new Error(`the simulator did not start: ${stderr.trim()}`);
+      if (Date.now() > deadline) { try { child.kill('SIGKILL'); } catch { /* gone */ } throw new Error(`the simulator did not come up within ${timeoutMs} ms: ${stderr.trim()}`); }
+      await sleep(50);
+    }
+    this.lateSim = { pid, nsenter: child };
+  }
+
+  /** Switches the fabric off again: stops a simulator started by `startSimulator` (SIGTERM, so it writes its final
+   *  log; SIGKILL after 3 s). Its log stays readable through `simulator`. No-op when none runs. */
+  async stopSimulator(): Promise<void> {
+    const late = this.lateSim;
+    if (!late) return;
+    this.lateSim = undefined;
+    const gone = new Promise<void>((r) => { if (late.nsenter.exitCode !== null || late.nsenter.signalCode !== null) r(); else late.nsenter.once('exit', () => r()); });
+    try { process.kill(late.pid, 'SIGTERM'); } catch { /* gone */ }
+    if (!(await Promise.race([gone.then(() => true), sleep(3000).then(() => false)]))) {
+      try { process.kill(late.pid, 'SIGKILL'); } catch { /* gone */ }
+      await Promise.race([gone, sleep(3000)]);
+    }
+  }
+
+  /** Whether a simulator answers in this VM now (booted with one, or started by `startSimulator`). */
+  get simulatorRunning(): boolean {
+    return !this.destroyed && (this.opts.withSimulator !== false ? this.pid1 !== 0 : this.lateSim !== undefined);
   }
 
   /** The loop devices this VM attached (DVD first), e.g. for leak checks. */
@@ -604,6 +660,7 @@ export class Vm {
     try {
       if (this.current) this.kill('SIGKILL');
       if (this.pid1 && !opts.removeFiles) { try { this.snapshot(); } catch { /* best effort */ } }
+      if (this.lateSim) { try { await this.stopSimulator(); } catch { /* best effort */ } }
       if (this.pid1 && this.opts.withSimulator !== false) {
         try { process.kill(this.pid1, 'SIGTERM'); } catch { /* gone */ }
         for (let i = 0; i < 40 && existsSync(`/proc/${this.pid1}`); i++) await sleep(50);
