@@ -47,8 +47,8 @@ export function bodyText(r: HttpResponse): string {
 export interface ProxyConfig { host?: string | null; port?: number | null }
 export interface ProxyTarget { host: string; port: number }
 
-/** Addresses that are never proxied whatever the caller asks: wire server, IMDS, loopback. */
-const NEVER_PROXY = /^(168\.63\.129\.16|169\.254\.169\.254|127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/i;
+/** Addresses that are never proxied whatever the caller asks: the wire server (and its host plugin) and IMDS. */
+const NEVER_PROXY = /^(168\.63\.129\.16|169\.254\.169\.254)$/;
 
 function ipv4ToInt(ip: string): number | undefined {
   const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(ip);
@@ -152,12 +152,19 @@ export async function httpRequest(req: HttpRequest, proxyConf?: ProxyConfig): Pr
   options.agent = false;
   if (req.signal) options.signal = req.signal;
 
-  return new Promise<HttpResponse>((resolve, reject) => {
+  return new Promise<HttpResponse>((resolveP, rejectP) => {
+    let settled = false;
+    const resolve = (v: HttpResponse): void => { if (!settled) { settled = true; resolveP(v); } };
+    const reject = (e: unknown): void => { if (!settled) { settled = true; rejectP(e); } };
     const r = mod.request(options, (res) => {
       const chunks: Buffer[] = []; let size = 0;
       res.on('data', (c: Buffer) => {
         size += c.length;
-        if (size > maxBody) { r.destroy(new HttpIoError(`response body larger than ${maxBody} bytes`, 'EFBIG')); return; }
+        if (size > maxBody) {
+          reject(new HttpIoError(`response body from ${url.host} larger than ${maxBody} bytes`, 'EFBIG'));
+          r.destroy();
+          return;
+        }
         chunks.push(c);
       });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));

@@ -120,7 +120,7 @@ export class LinuxOS extends OsBase {
 
   /** Tries the renewals that keep the interface up; returns the way used, or undefined (D17). */
   protected async renewDhcp(ifname: string, name: string): Promise<string | undefined> {
-    if (this.has('networkctl') && (await this.run(['systemctl', 'is-active', 'systemd-networkd'])).stdout.trim() === 'active') {
+    if (this.systemdRunning() && this.has('networkctl') && (await this.run(['systemctl', 'is-active', 'systemd-networkd'])).stdout.trim() === 'active') {
       if ((await this.run(['networkctl', 'renew', ifname])).code === 0) return 'networkctl renew';
       if ((await this.run(['networkctl', 'reconfigure', ifname])).code === 0) return 'networkctl reconfigure';
     }
@@ -255,6 +255,8 @@ export class LinuxOS extends OsBase {
   }
 
   // ---- services ----------------------------------------------------------------------------------------------
+  /** Whether systemd is the running init (sd_booted(3): /run/systemd/system exists); systemctl is pointless otherwise. */
+  systemdRunning(): boolean { return this.fs.exists('/run/systemd/system'); }
   protected systemctlOk(...args: string[]): Promise<ExecResult> { return this.runOk(['systemctl', ...args]); }
   /** Stops the agent service (§9.3; generic: no-op). Throws CommandError on failure. */
   async stopAgentService(): Promise<void> { /* Default distro: no-op */ }
@@ -266,12 +268,12 @@ export class LinuxOS extends OsBase {
 
   /** Whether sshd runs (systemd `is-active` for sshd/ssh, else `pidof sshd`). */
   async isSshdRunning(): Promise<boolean> {
-    for (const u of ['sshd.service', 'ssh.service']) if ((await this.run(['systemctl', 'is-active', u])).stdout.trim() === 'active') return true;
+    if (this.systemdRunning()) for (const u of ['sshd.service', 'ssh.service']) if ((await this.run(['systemctl', 'is-active', u])).stdout.trim() === 'active') return true;
     return (await this.run(['pidof', 'sshd'])).code === 0;
   }
   /** Restarts (or reloads) sshd with the distro command (§9.3). Generic (NEW): systemctl try-reload-or-restart. */
   async restartSshd(): Promise<void> {
-    if (this.has('systemctl')) {
+    if (this.systemdRunning() && this.has('systemctl')) {
       for (const u of ['sshd.service', 'ssh.service']) if ((await this.run(['systemctl', 'try-reload-or-restart', u])).code === 0) return;
     }
     await this.runOk(['service', 'sshd', 'restart']);

@@ -15,6 +15,16 @@ import { checkHealthReport, checkRoleProperties, type Expected, type ParsedHealt
 import { BlobStore } from './blobstore';
 import { certificatesXml, envelopePkcs7, makePfx } from './certgen';
 
+/** The scenario's PKCS#12, made once per set of certificates (forge's PKCS#12 is slow; the fabric answers fast). */
+const pfxCache = new Map<string, Buffer>();
+function pfxFor(sc: { certificates: { certPem: string; keyPem?: string }[] }): Buffer {
+  const items = sc.certificates.map((c) => ({ certPem: c.certPem, keyPem: c.keyPem }));
+  const key = JSON.stringify(items);
+  let pfx = pfxCache.get(key);
+  if (!pfx) { pfx = makePfx(items, {}); pfxCache.set(key, pfx); }
+  return pfx;
+}
+
 export interface Recorded {
   seq: number;
   /** Wall-clock time the request arrived (ms since epoch). */
@@ -242,7 +252,7 @@ export async function startSimulator(scenario: Scenario, opts: SimulatorOptions 
           fail(rec, `bad transport certificate: ${(e as Error).message}`);
           return { status: 400, body: 'bad certificate' };
         }
-        const pfx = makePfx(sc.certificates.map((c) => ({ certPem: c.certPem, keyPem: c.keyPem })), {});
+        const pfx = pfxFor(sc);
         const env = envelopePkcs7(pfx, pem, cipher);
         if (fault?.truncateBlob) {
           rec.fault = 'truncateBlob';

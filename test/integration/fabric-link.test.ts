@@ -115,7 +115,8 @@ test('pollOnce: new incarnation → documents refetched, listeners told, status 
 
 test('an unreachable fabric keeps retrying without blocking; close() rejects the waiters', async () => {
   const root = testRoot(1); // port 1 on loopback: connection refused
-  const link = startFabricLink(root.ctx, { clock: fastClock(), connectRetryMs: 10 });
+  // cachedEndpointAttempts: never fall back to discovery here, which could name 168.63.129.16
+  const link = startFabricLink(root.ctx, { clock: fastClock(), connectRetryMs: 10, cachedEndpointAttempts: Infinity });
   link.reportHealth({ state: 'Ready' });
   const accepted = link.healthAccepted();
   const connected = link.connected();

@@ -120,6 +120,7 @@ test('publishHostname prefers networkctl renew over the interface bounce (D17); 
   try {
     fs.mkdirSync(bed.p('/usr/bin'), { recursive: true });
     fs.writeFileSync(bed.p('/usr/bin/networkctl'), '', { mode: 0o755 });
+    fs.mkdirSync(bed.p('/run/systemd/system'), { recursive: true }); // systemd is running (sd_booted)
     fs.mkdirSync(bed.p('/proc/net'), { recursive: true });
     fs.writeFileSync(bed.p('/proc/net/route'), 'Iface\tDestination\tGateway\neth7\t00000000\t0100000A\n');
     await bed.ctx.os.publishHostname('vm-02');
