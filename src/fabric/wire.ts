@@ -71,6 +71,7 @@ export class WireClient {
   private readonly clock: Clock;
   private held: GoalState | undefined;
   private hgapOk: boolean | undefined;
+  private hgapCheckedAt = 0;
   private gsLock: Promise<unknown> = Promise.resolve();
 
   constructor(opts: WireClientOptions) {
@@ -263,9 +264,14 @@ export class WireClient {
     return { 'x-ms-version': HGAP_API_VERSION, 'x-ms-containerid': ids.containerId, 'x-ms-host-config-name': ids.configName, ...extra };
   }
 
-  /** Whether the host plugin answers `/versions` with 2015-09-01 (cached after the first success). */
+  /**
+   * Whether the host plugin answers `/versions` with 2015-09-01. A success is cached (until the container changes);
+   * a failure is remembered for one minute, then the host plugin is asked again.
+   */
   async hostPluginAvailable(): Promise<boolean> {
     if (this.hgapOk) return true;
+    if (this.hgapOk === false && this.clock.now() - this.hgapCheckedAt < 60_000) return false;
+    this.hgapCheckedAt = this.clock.now();
     try {
       const res = await httpRequest({ url: `${this.hostPluginBase}/versions`, headers: { 'x-ms-containerid': this.requireIds().containerId }, signal: this.o.signal });
       this.hgapOk = res.status === 200 && bodyText(res).includes(HGAP_API_VERSION);
@@ -273,6 +279,7 @@ export class WireClient {
       log.verbose(`host plugin /versions: ${errorText(e)}`);
       this.hgapOk = false;
     }
+    if (!this.hgapOk) log.verbose('host plugin not usable; status goes directly to storage');
     return this.hgapOk;
   }
 
