@@ -4,6 +4,7 @@
  * option 245 in the lease files of dhclient (ISC and OpenBSD), NetworkManager's dhclient backend and systemd-networkd,
  * and finally the well-known 168.63.129.16. Every path goes through the root prefix (HostFs).
  */
+import * as fs from 'node:fs';
 import type { HostFs } from '../os/os';
 import { log } from '../core/log';
 
@@ -102,6 +103,18 @@ export function endpointFromNetworkdLease(text: string): string | undefined {
   return m ? hexIp(m[1].match(/../g) ?? []) : undefined;
 }
 
+/**
+ * Reads a procfs file (its size is reported as 0, so the capped reader of core/files would stop after one byte);
+ * missing or unreadable → undefined. At most 1 MiB is kept.
+ */
+function readProcFile(hostFs: HostFs, abs: string): string | undefined {
+  try {
+    return fs.readFileSync(hostFs.p(abs), 'utf8').slice(0, 1024 * 1024);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Lease locations: directory, file-name filter, format. */
 const LEASE_DIRS: { dir: string; match: RegExp; kind: 'dhclient' | 'networkd' }[] = [
   { dir: '/var/lib/dhcp', match: /^dhclient.*\.leases?$/, kind: 'dhclient' },
@@ -156,7 +169,7 @@ export function discoverEndpoint(hostFs: HostFs, libDir: string, opts: Discovery
     if (cached) return { endpoint: cached, source: 'cache' };
   }
   if ((opts.method ?? 'dhcp') !== 'dhcp') return { endpoint: { host: KNOWN_WIRE_SERVER }, source: 'default' };
-  if (routeHasWireServer(hostFs.readText('/proc/net/route'))) return { endpoint: { host: KNOWN_WIRE_SERVER }, source: 'route' };
+  if (routeHasWireServer(readProcFile(hostFs, '/proc/net/route'))) return { endpoint: { host: KNOWN_WIRE_SERVER }, source: 'route' };
   if (!opts.skipCache) {
     const lease = endpointFromLeases(hostFs, opts.now);
     if (lease) return { endpoint: { host: lease }, source: 'lease' };

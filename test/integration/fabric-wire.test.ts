@@ -187,3 +187,15 @@ test('IMDS public keys: Metadata header, retries on 500, bounded attempts', asyn
     assert.equal(bad.sim.requests.filter((r) => r.kind === 'imds').length, 3);
   } finally { await bad.sim.close(); }
 });
+
+test('host plugin unavailable → direct upload; the negative answer is remembered for a minute', async () => {
+  const { sim, client } = await setup((s) => { s.faults = [{ kind: 'hgVersions', status: 500 }]; });
+  try {
+    await client.updateGoalState(true);
+    assert.equal(await uploadStatusBlob(client, '{"n":1}'), 'direct');
+    assert.equal(await uploadStatusBlob(client, '{"n":2}'), 'direct');
+    assert.equal(sim.summary().counts.hgVersions, 1);
+    assert.equal(sim.summary().counts.hgStatus ?? 0, 0);
+    assert.deepEqual(sim.summary().latestStatus, { n: 2 });
+  } finally { await sim.close(); }
+});
