@@ -50,23 +50,27 @@ export function writeFileAtomic(file: string, data: string | Buffer, opts: Write
 
 export class FileTooLargeError extends Error {}
 
-/** Reads a regular file of at most `maxBytes` (default 1 MiB); larger files are refused, not truncated. */
+/**
+ * Reads a regular file of at most `maxBytes` (default 1 MiB); larger files are refused, not truncated. Reads to EOF
+ * whatever the size stat reports (procfs and sysfs files report 0).
+ */
 export function readFileCapped(file: string, maxBytes = 1024 * 1024): Buffer {
   const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
   try {
     const st = fs.fstatSync(fd);
     if (!st.isFile()) throw new Error(`${file} is not a regular file`);
     if (st.size > maxBytes) throw new FileTooLargeError(`${file} is larger than ${maxBytes} bytes`);
-    const buf = Buffer.alloc(Math.min(st.size, maxBytes) + 1);
-    let n = 0;
+    const chunks: Buffer[] = [];
+    let total = 0;
     for (;;) {
-      const r = fs.readSync(fd, buf, n, buf.length - n, null);
+      const buf = Buffer.alloc(Math.min(Math.max(st.size + 1, 4096), maxBytes + 1 - total));
+      const r = fs.readSync(fd, buf, 0, buf.length, null);
       if (r === 0) break;
-      n += r;
-      if (n > maxBytes) throw new FileTooLargeError(`${file} is larger than ${maxBytes} bytes`);
-      if (n === buf.length) break;
+      chunks.push(buf.subarray(0, r));
+      total += r;
+      if (total > maxBytes) throw new FileTooLargeError(`${file} is larger than ${maxBytes} bytes`);
     }
-    return buf.subarray(0, n);
+    return Buffer.concat(chunks, total);
   } finally { fs.closeSync(fd); }
 }
 

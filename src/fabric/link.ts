@@ -91,7 +91,8 @@ class Link implements FabricLinkHandle {
     this.clock = opts.clock ?? realClock;
     this.connectedP = new Promise((res, rej) => { this.resolveConnected = res; this.rejectConnected = rej; });
     this.connectedP.catch(() => undefined); // never an unhandled rejection
-    void this.connectLoop();
+    // deferred: discovery and key generation run after the caller's synchronous work, never inside startFabricLink
+    setImmediate(() => { void this.connectLoop(); });
     void this.healthLoop();
   }
 

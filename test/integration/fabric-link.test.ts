@@ -19,8 +19,12 @@ async function setup(mod?: (s: Scenario) => void, opts: FabricLinkOptions = {}):
   return { sim, root, link };
 }
 
-const withTimeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
-  Promise.race([p, new Promise<T>((_r, rej) => setTimeout(() => rej(new Error(`${what}: timed out`)), ms))]);
+async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<T>((_r, rej) => { timer = setTimeout(() => rej(new Error(`${what}: timed out`)), ms); })]);
+  } finally { clearTimeout(timer); }
+}
 
 test('connects in the background; endpoint, transport pair and certificates on disk; Ready then role properties', async () => {
   const { sim, root, link } = await setup();

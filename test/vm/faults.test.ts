@@ -40,7 +40,8 @@ async function withFaults(tweak: (sc: Scenario) => void, check: (o: Outcome) => 
       : { timeoutMs: run.timeoutMs ?? 120_000, until: 'ready', graceMs: 2000 });
     const s = vm.simulator.summary();
     assert.ok(s, 'no simulator summary');
-    await check({ vm, sc, run: r, s: s!, reqs: vm.simulator.requests(), log: vm.readFile('/var/log/waagent.log')?.toString() ?? '' });
+    const reqs = vm.simulator.requests().sort((a, b) => a.seq - b.seq); // the log is in order of answers, not arrivals
+    await check({ vm, sc, run: r, s: s!, reqs, log: vm.readFile('/var/log/waagent.log')?.toString() ?? '' });
   } finally {
     await vm.destroy({ removeFiles: !process.env.WAAGENT_KEEP_VM });
   }
@@ -115,9 +116,13 @@ test('goal-state response stalled past the 10 s idle timeout: the agent gives up
   const stallMs = 25_000;
   await withFaults((sc) => { sc.faults = [{ kind: 'goalstate', attempts: [1], stallMs }]; }, (o) => {
     assertRecovered(o);
-    const gs = ofKind(o.reqs, 'goalstate');
-    assert.ok(gs.length >= 2, 'the stalled goal-state request was not retried');
-    const gap = gs[1].time - gs[0].time;
+    // The simulator logs a request when it has answered it, so the stalled one may still be missing from the log;
+    // the agent asks for the goal state right after versions, so measure from the versions request of that round.
+    const second = o.reqs.find((r) => r.kind === 'goalstate' && r.attempt === 2);
+    assert.ok(second, 'the stalled goal-state request was not retried');
+    const versions = o.reqs.filter((r) => r.kind === 'versions' && r.seq < second!.seq).at(-1)!;
+    assert.ok(versions && second!.seq - versions.seq === 2, 'expected versions, the stalled goal state, then its retry');
+    const gap = second!.time - versions.time;
     assert.ok(gap >= 9_000, `the agent abandoned the stalled request after ${gap} ms (idle timeout is 10 s)`);
     assert.ok(gap < stallMs, `the agent waited ${gap} ms: it did not time the stalled request out`);
   });
