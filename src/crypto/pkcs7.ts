@@ -1,19 +1,18 @@
 /**
  * CMS (PKCS#7) EnvelopedData decryption (fabric-protocol.md §3.4 steps 2–4): node-forge's PKCS#7 rejects the fabric's
- * SubjectKeyIdentifier-addressed recipients and lacks RSA-OAEP, so the structure is walked here with `forge.asn1`, the
- * content key is decrypted with Node's RSA (OAEP natively; PKCS#1 v1.5 through RSA_NO_PADDING and manual unpadding,
- * which works on Node 20 and 24 alike), and the content with Node's ciphers.
+ * SubjectKeyIdentifier-addressed recipients and lacks RSA-OAEP, so the structure is walked here with the small DER
+ * reader (`der.ts`, no node-forge), the content key is decrypted with Node's RSA (OAEP natively; PKCS#1 v1.5 through
+ * RSA_NO_PADDING and manual unpadding, which works on Node 20 and 24 alike), and the content with Node's ciphers.
  */
 import * as crypto from 'node:crypto';
-import type * as Forge from 'node-forge';
-import { forge } from './forge';
+import * as der from './der';
 
 /** The envelope is malformed, not addressed to us, or cannot be decrypted with our key. */
 export class Pkcs7Error extends Error {
   constructor(msg: string) { super(`CMS EnvelopedData: ${msg}`); this.name = 'Pkcs7Error'; }
 }
 
-type Asn1 = Forge.asn1.Asn1;
+type Node = der.Node;
 
 const OID_ENVELOPED = '1.2.840.113549.1.7.3';
 const OID_RSA = '1.2.840.113549.1.1.1';
@@ -28,25 +27,24 @@ const CONTENT_CIPHERS: Record<string, { name: string; keyLen: number; ivLen: num
   '1.2.840.113549.3.7': { name: 'des-ede3-cbc', keyLen: 24, ivLen: 8 },
 };
 
-function children(a: Asn1 | undefined, what: string): Asn1[] {
-  if (!a || !Array.isArray(a.value)) throw new Pkcs7Error(`${what} is not a constructed value`);
-  return a.value as Asn1[];
-}
-function bytes(a: Asn1 | undefined, what: string): Buffer {
-  if (!a) throw new Pkcs7Error(`${what} missing`);
-  if (typeof a.value === 'string') return Buffer.from(a.value, 'binary');
-  // constructed (chunked) string: concatenate the pieces
-  return Buffer.concat((a.value as Asn1[]).map((c, i) => bytes(c, `${what}[${i}]`)));
-}
-function oidOf(a: Asn1 | undefined, what: string): string {
-  const f = forge();
-  if (!a || a.tagClass !== f.asn1.Class.UNIVERSAL || a.type !== f.asn1.Type.OID || typeof a.value !== 'string') {
-    throw new Pkcs7Error(`${what} is not an OID`);
+/** Runs a DER accessor, turning a `DerError` into a `Pkcs7Error` naming what was being read. */
+function at<T>(what: string, f: () => T): T {
+  try { return f(); } catch (e) {
+    if (e instanceof der.DerError) throw new Pkcs7Error(`${what}: ${e.message}`);
+    throw e;
   }
-  return f.asn1.derToOid(a.value);
 }
-function derOf(a: Asn1): Buffer {
-  return Buffer.from(forge().asn1.toDer(a).getBytes(), 'binary');
+function children(a: Node | undefined, what: string): Node[] {
+  if (!a || !a.constructed) throw new Pkcs7Error(`${what} is not a constructed value`);
+  return at(what, () => der.children(a));
+}
+function bytes(a: Node | undefined, what: string): Buffer {
+  if (!a) throw new Pkcs7Error(`${what} missing`);
+  return at(what, () => der.content(a)); // constructed (chunked) strings are concatenated
+}
+function oidOf(a: Node | undefined, what: string): string {
+  if (!der.is(a, der.TAG.OID)) throw new Pkcs7Error(`${what} is not an OID`);
+  return at(what, () => der.oid(a));
 }
 
 /** Who we are: our certificate (for issuer+serial and SKI matching) and our private key. */
@@ -55,29 +53,25 @@ export interface Recipient {
   certPem: string;
 }
 
-interface RecipientInfo { skid?: Buffer; issuerSerial?: Buffer; keyAlg: Asn1; encryptedKey: Buffer }
+interface RecipientInfo { skid?: Buffer; issuerSerial?: Buffer; keyAlg: Node; encryptedKey: Buffer }
 
-function parseRecipient(ri: Asn1): RecipientInfo | undefined {
-  const f = forge();
+function parseRecipient(ri: Node): RecipientInfo | undefined {
   // KeyTransRecipientInfo ::= SEQUENCE { version, rid, keyEncryptionAlgorithm, encryptedKey }
-  if (ri.tagClass !== f.asn1.Class.UNIVERSAL || ri.type !== f.asn1.Type.SEQUENCE) return undefined; // kari/kekri/...
+  if (!der.is(ri, der.TAG.SEQUENCE)) return undefined; // kari/kekri/...
   const [, rid, keyAlg, ek] = children(ri, 'RecipientInfo');
   if (!rid || !keyAlg || !ek) throw new Pkcs7Error('truncated KeyTransRecipientInfo');
   const info: RecipientInfo = { keyAlg, encryptedKey: bytes(ek, 'encryptedKey') };
-  if (rid.tagClass === f.asn1.Class.CONTEXT_SPECIFIC && rid.type === 0) info.skid = bytes(rid, 'subjectKeyIdentifier');
-  else info.issuerSerial = derOf(rid);
+  if (der.is(rid, 0, der.CLASS.CONTEXT)) info.skid = bytes(rid, 'subjectKeyIdentifier');
+  else info.issuerSerial = Buffer.from(der.raw(rid));
   return info;
 }
 
 /** DER of IssuerAndSerialNumber for a certificate, to match issuer+serial-addressed recipients. */
 function issuerAndSerialDer(certPem: string): Buffer {
-  const f = forge();
-  const der = Buffer.from(new crypto.X509Certificate(certPem).raw);
-  const cert = f.asn1.fromDer(der.toString('binary'));
-  const tbs = children(children(cert, 'Certificate')[0], 'TBSCertificate');
-  const off = tbs[0].tagClass === f.asn1.Class.CONTEXT_SPECIFIC ? 1 : 0; // explicit [0] version
-  const serial = tbs[off]; const issuer = tbs[off + 2];
-  return derOf(f.asn1.create(f.asn1.Class.UNIVERSAL, f.asn1.Type.SEQUENCE, true, [issuer, serial]));
+  const certDer = Buffer.from(new crypto.X509Certificate(certPem).raw);
+  const tbs = children(children(at('Certificate', () => der.parse(certDer)), 'Certificate')[0], 'TBSCertificate');
+  const off = tbs[0].cls === der.CLASS.CONTEXT ? 1 : 0; // explicit [0] version
+  return der.seq(der.raw(tbs[off + 2]), der.raw(tbs[off]));
 }
 
 /** SHA-1 of the RSAPublicKey: the SKI the fabric uses. */
@@ -103,9 +97,9 @@ function decryptKey(info: RecipientInfo, key: crypto.KeyObject): Buffer {
   if (alg === OID_OAEP) {
     let hash = 'sha1';
     // RSAES-OAEP-params ::= SEQUENCE { hashAlgorithm [0] ..., maskGenAlgorithm [1] ..., pSourceAlgorithm [2] ... }
-    if (params && Array.isArray(params.value)) {
-      for (const p of params.value as Asn1[]) {
-        if (p.tagClass === forge().asn1.Class.CONTEXT_SPECIFIC && p.type === 0) {
+    if (params && params.constructed) {
+      for (const p of children(params, 'RSAES-OAEP-params')) {
+        if (der.is(p, 0, der.CLASS.CONTEXT)) {
           const h = HASH_OIDS[oidOf(children(children(p, 'hashAlgorithm')[0], 'hashAlgorithm')[0], 'hash OID')];
           if (!h) throw new Pkcs7Error('unsupported OAEP hash');
           hash = h;
@@ -126,11 +120,10 @@ function decryptKey(info: RecipientInfo, key: crypto.KeyObject): Buffer {
  * Certificates document). Recipients are matched by SubjectKeyIdentifier or issuer+serial; a lone recipient that
  * matches neither is still tried. Throws `Pkcs7Error` with the reason on any failure.
  */
-export function decryptEnvelopedData(der: Buffer, me: Recipient): Buffer {
-  const f = forge();
-  let root: Asn1;
+export function decryptEnvelopedData(input: Buffer, me: Recipient): Buffer {
+  let root: Node;
   try {
-    root = (f.asn1.fromDer as unknown as (b: string, o: object) => Asn1)(der.toString('binary'), { parseAllBytes: false });
+    root = der.parse(input);
   } catch (e) {
     throw new Pkcs7Error(`not DER: ${(e as Error).message}`);
   }
@@ -140,7 +133,7 @@ export function decryptEnvelopedData(der: Buffer, me: Recipient): Buffer {
   const envItems = children(env, 'EnvelopedData');
   // EnvelopedData ::= SEQUENCE { version, originatorInfo [0] OPTIONAL, recipientInfos SET, encryptedContentInfo, ... }
   let i = 1;
-  if (envItems[i]?.tagClass === f.asn1.Class.CONTEXT_SPECIFIC) i++;
+  if (envItems[i]?.cls === der.CLASS.CONTEXT) i++;
   const recipients = children(envItems[i], 'recipientInfos').map(parseRecipient).filter((r): r is RecipientInfo => !!r);
   const eci = children(envItems[i + 1], 'EncryptedContentInfo');
   if (recipients.length === 0) throw new Pkcs7Error('no key-transport recipient');
@@ -160,7 +153,7 @@ export function decryptEnvelopedData(der: Buffer, me: Recipient): Buffer {
   if (!cipher) throw new Pkcs7Error(`unsupported content cipher ${oidOf(cipherOid, 'content cipher')}`);
   const iv = bytes(ivParam, 'IV');
   if (iv.length !== cipher.ivLen) throw new Pkcs7Error(`IV of ${iv.length} bytes for ${cipher.name}`);
-  if (!content || content.tagClass !== f.asn1.Class.CONTEXT_SPECIFIC || content.type !== 0) {
+  if (!der.is(content, 0, der.CLASS.CONTEXT)) {
     throw new Pkcs7Error('no encryptedContent');
   }
   const ciphertext = bytes(content, 'encryptedContent');

@@ -1,12 +1,14 @@
 /**
- * The transport key pair and certificate (fabric-protocol.md §3.1): RSA 2048 from Node's crypto, a self-signed
- * certificate `CN=LinuxTransport` built with node-forge (sha256, SKI = SHA-1 of the RSAPublicKey, AKI = the same,
+ * The transport key pair and certificate (fabric-protocol.md §3.1): RSA 2048 from Node's crypto (generated on the
+ * thread pool, so the event loop keeps running), a self-signed certificate `CN=LinuxTransport` encoded by hand with
+ * the small DER writer (sha256WithRSAEncryption, SKI = SHA-1 of the RSAPublicKey, AKI keyid = the same,
  * basicConstraints critical CA:TRUE), written as `<lib>/TransportPrivate.pem` and `<lib>/TransportCert.pem` (0600).
+ * No node-forge on this path.
  */
 import * as crypto from 'node:crypto';
 import type { HostFs } from '../os/os';
 import { log } from '../core/log';
-import { forge } from './forge';
+import * as der from './der';
 
 export const TRANSPORT_KEY_FILE = 'TransportPrivate.pem';
 export const TRANSPORT_CERT_FILE = 'TransportCert.pem';
@@ -32,28 +34,77 @@ function pairFrom(keyPem: string, certPem: string): TransportPair {
   return { keyPem, certPem, certHeader: Buffer.from(x.raw).toString('base64'), ski: rsaPublicKeySki(certPem) };
 }
 
-/** Generates a fresh transport pair in memory (RSA 2048, e 65537, 730 days). */
-export function generateTransportPair(now: Date = new Date()): TransportPair {
-  const f = forge();
-  const { privateKey, publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent: 65537 });
-  const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-  const cert = f.pki.createCertificate();
-  cert.publicKey = f.pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }).toString());
+const OID_SHA256_RSA = '1.2.840.113549.1.1.11';
+const OID_CN = '2.5.4.3';
+const OID_SKI = '2.5.29.14';
+const OID_AKI = '2.5.29.35';
+const OID_BASIC_CONSTRAINTS = '2.5.29.19';
+const VALIDITY_DAYS = 730;
+
+function extension(oid: string, critical: boolean, value: Buffer): Buffer {
+  return der.seq(der.oidDer(oid), ...(critical ? [der.bool(true)] : []), der.octetString(value));
+}
+
+/**
+ * Builds and signs the self-signed `CN=LinuxTransport` certificate (DER) for a key pair: X.509 v3, random positive
+ * 128-bit serial, valid from 5 minutes before `now` (clock skew) to `now` + 730 days.
+ */
+export function buildTransportCertificate(publicKey: crypto.KeyObject, privateKey: crypto.KeyObject, now: Date): Buffer {
+  const spki = publicKey.export({ type: 'spki', format: 'der' });
+  // SKI: SHA-1 of the RSAPublicKey, i.e. of the subjectPublicKey BIT STRING contents (after the unused-bits octet)
+  const bits = der.children(der.parse(spki))[1];
+  if (!der.is(bits, der.TAG.BIT_STRING)) throw new Error('unexpected SPKI encoding from Node');
+  const ski = crypto.createHash('sha1').update(der.content(bits).subarray(1)).digest();
   const serial = crypto.randomBytes(16);
   serial[0] &= 0x7f; serial[0] |= 0x01; // positive, no leading zero byte
-  cert.serialNumber = serial.toString('hex');
-  cert.validity.notBefore = new Date(now.getTime() - 5 * 60_000);
-  cert.validity.notAfter = new Date(now.getTime() + 730 * 86400_000);
-  const name = [{ name: 'commonName', value: 'LinuxTransport' }];
-  cert.setSubject(name);
-  cert.setIssuer(name);
-  cert.setExtensions([
-    { name: 'subjectKeyIdentifier' },
-    { name: 'authorityKeyIdentifier', keyIdentifier: true },
-    { name: 'basicConstraints', cA: true, critical: true },
-  ]);
-  cert.sign(f.pki.privateKeyFromPem(keyPem) as Parameters<typeof cert.sign>[0], f.md.sha256.create());
-  return pairFrom(keyPem, f.pki.certificateToPem(cert));
+  const name = der.seq(der.set(der.seq(der.oidDer(OID_CN), der.utf8('LinuxTransport'))));
+  const sigAlg = der.seq(der.oidDer(OID_SHA256_RSA), der.nul());
+  const tbs = der.seq(
+    der.explicit(0, der.uint(Buffer.from([2]))),
+    der.uint(serial),
+    sigAlg,
+    name,
+    der.seq(der.time(new Date(now.getTime() - 5 * 60_000)), der.time(new Date(now.getTime() + VALIDITY_DAYS * 86400_000))),
+    name,
+    spki,
+    der.explicit(3, der.seq(
+      extension(OID_SKI, false, der.octetString(ski)),
+      extension(OID_AKI, false, der.seq(der.implicit(0, ski))),
+      extension(OID_BASIC_CONSTRAINTS, true, der.seq(der.bool(true))),
+    )),
+  );
+  const signature = crypto.sign('sha256', tbs, privateKey);
+  return der.seq(tbs, sigAlg, der.bitString(signature));
+}
+
+function pairFromKeys(publicKey: crypto.KeyObject, privateKey: crypto.KeyObject, now: Date): TransportPair {
+  const certDer = buildTransportCertificate(publicKey, privateKey, now);
+  const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  return pairFrom(keyPem, new crypto.X509Certificate(certDer).toString());
+}
+
+const RSA_OPTIONS = { modulusLength: 2048, publicExponent: 65537 } as const;
+
+/**
+ * Generates a fresh transport pair in memory (RSA 2048, e 65537, 730 days) without blocking the event loop: the key
+ * is generated on libuv's thread pool. Rejects only if Node cannot generate an RSA key.
+ */
+export function generateTransportPairAsync(now: Date = new Date()): Promise<TransportPair> {
+  return new Promise((resolve, reject) => {
+    crypto.generateKeyPair('rsa', RSA_OPTIONS, (err, publicKey, privateKey) => {
+      if (err) { reject(err); return; }
+      try { resolve(pairFromKeys(publicKey, privateKey, now)); } catch (e) { reject(e as Error); }
+    });
+  });
+}
+
+/**
+ * Synchronous variant of `generateTransportPairAsync`, for tests and tools: blocks the event loop for the RSA key
+ * generation (tens of milliseconds), so the agent itself uses `ensureTransportPair`.
+ */
+export function generateTransportPair(now: Date = new Date()): TransportPair {
+  const { publicKey, privateKey } = crypto.generateKeyPairSync('rsa', RSA_OPTIONS);
+  return pairFromKeys(publicKey, privateKey, now);
 }
 
 /** Checks that an existing pair is usable: parses, key matches the certificate, RSA, not expired. */
@@ -70,10 +121,10 @@ function validPair(keyPem: string, certPem: string, now: Date): boolean {
 
 /**
  * Returns the transport pair of `<libDir>`: an existing valid pair is reused; otherwise (missing, unreadable,
- * mismatched or expired) a new one is generated and both files are written atomically with mode 0600. Throws only if
- * the files cannot be written.
+ * mismatched or expired) a new one is generated off the event loop and both files are written atomically with mode
+ * 0600. Rejects only if the key cannot be generated or the files cannot be written.
  */
-export function ensureTransportPair(hostFs: HostFs, libDir: string, now: Date = new Date()): TransportPair {
+export async function ensureTransportPair(hostFs: HostFs, libDir: string, now: Date = new Date()): Promise<TransportPair> {
   const keyPath = `${libDir}/${TRANSPORT_KEY_FILE}`;
   const certPath = `${libDir}/${TRANSPORT_CERT_FILE}`;
   const keyPem = hostFs.readText(keyPath);
@@ -83,7 +134,7 @@ export function ensureTransportPair(hostFs: HostFs, libDir: string, now: Date = 
     return pairFrom(keyPem, certPem);
   }
   if (keyPem || certPem) log.info('Transport certificate missing, invalid or expiring: generating a new one');
-  const pair = generateTransportPair(now);
+  const pair = await generateTransportPairAsync(now);
   log.addSecret(pair.keyPem);
   hostFs.mkdir(libDir, 0o700);
   hostFs.write(keyPath, pair.keyPem, { mode: 0o600 });

@@ -123,7 +123,7 @@ class Link implements FabricLinkHandle {
       const useCache = cachedFailures < (this.o.cachedEndpointAttempts ?? 6) || failures % 2 === 0;
       const { endpoint, source } = discoverEndpoint(os.fs, libDir, { method: conf.str('Protocol.EndpointDiscovery') ?? 'dhcp', skipCache: !useCache });
       try {
-        transport ??= ensureTransportPair(os.fs, libDir);
+        transport ??= await ensureTransportPair(os.fs, libDir);
         const client = this.newClient(endpoint, transport);
         await client.checkVersions();
         const { goalState } = await client.updateGoalState(true);

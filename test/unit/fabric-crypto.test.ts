@@ -9,9 +9,13 @@ import forge from 'node-forge';
 import { SysRoot } from '../../src/core/sysroot';
 import { HostFs } from '../../src/os/os';
 import { log, memoryAppender, Level } from '../../src/core/log';
-import { ensureTransportPair, generateTransportPair, TRANSPORT_CERT_FILE, TRANSPORT_KEY_FILE } from '../../src/crypto/transport';
+import {
+  buildTransportCertificate, ensureTransportPair, generateTransportPair, generateTransportPairAsync, TRANSPORT_CERT_FILE, TRANSPORT_KEY_FILE,
+} from '../../src/crypto/transport';
 import { decryptEnvelopedData, Pkcs7Error } from '../../src/crypto/pkcs7';
-import { decryptCertificates, parsePfx, pairKeys, writeCertificateFiles, thumbprint } from '../../src/crypto/certificates';
+import { decryptCertificates, parsePfx, pairKeys, writeCertificateFiles, thumbprint, lastPfxPath } from '../../src/crypto/certificates';
+import { pkcs12Kdf } from '../../src/crypto/pkcs12';
+import * as der from '../../src/crypto/der';
 import { sshPublicKeyFromPem, SshKeyError } from '../../src/crypto/ssh-keys';
 import { makeTenantCertificate, makePfx, envelopePkcs7, subjectKeyIdentifierOf } from '../fabric/certgen';
 
@@ -49,20 +53,67 @@ test('transport certificate has the fabric-required shape', () => {
   assert.match(transport.keyPem, /^-----BEGIN PRIVATE KEY-----/);
 });
 
-test('ensureTransportPair writes 0600 files, reuses a valid pair and replaces a broken one', () => {
+const openssl = spawnSync('openssl', ['version']).error ? undefined : 'openssl';
+
+test('transport certificate passes openssl x509 -text and openssl verify (self-signed CA)', { skip: openssl ? false : 'openssl not installed' }, async () => {
+  const pair = await generateTransportPairAsync();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wa-transport-'));
+  const f = path.join(dir, 'cert.pem');
+  fs.writeFileSync(f, pair.certPem);
+  const text = spawnSync('openssl', ['x509', '-noout', '-text', '-in', f], { encoding: 'utf8' });
+  assert.equal(text.status, 0, text.stderr);
+  assert.match(text.stdout, /Version: 3 \(0x2\)/);
+  assert.match(text.stdout, /Signature Algorithm: sha256WithRSAEncryption/);
+  assert.match(text.stdout, /Issuer: CN ?= ?LinuxTransport/);
+  assert.match(text.stdout, /Subject: CN ?= ?LinuxTransport/);
+  assert.match(text.stdout, /Public-Key: \(2048 bit\)/);
+  assert.match(text.stdout, /Exponent: 65537/);
+  assert.match(text.stdout, /X509v3 Basic Constraints: critical\s+CA:TRUE/);
+  const skiHex = pair.ski.toString('hex').toUpperCase().match(/../g)!.join(':');
+  assert.match(text.stdout, new RegExp(`X509v3 Subject Key Identifier:\\s+${skiHex}`));
+  assert.match(text.stdout, new RegExp(`X509v3 Authority Key Identifier:\\s+(keyid:)?${skiHex}`));
+  const verify = spawnSync('openssl', ['verify', '-CAfile', f, f], { encoding: 'utf8' });
+  assert.equal(verify.status, 0, verify.stderr + verify.stdout);
+  assert.match(verify.stdout, /: OK/);
+  // validity: now - 5 min → now + 730 days
+  const x = new crypto.X509Certificate(pair.certPem);
+  const days = (Date.parse(x.validTo) - Date.parse(x.validFrom)) / 86400_000;
+  assert.ok(Math.abs(days - 730 - 5 / 1440) < 1 / 1440, `validity ${days} days`);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('transport certificate: UTCTime before 2050, GeneralizedTime after; serial positive', () => {
+  const priv = crypto.createPrivateKey(transport.keyPem);
+  const pub = crypto.createPublicKey(priv);
+  const times = (certDer: Buffer): der.Node[] => der.children(der.children(der.children(der.parse(certDer))[0])[4]);
+  const late = buildTransportCertificate(pub, priv, new Date('2049-06-01T12:00:00Z'));
+  const [nb, na] = times(late);
+  assert.equal(nb.tag, der.TAG.UTC_TIME);
+  assert.equal(der.content(nb).toString(), '490601115500Z');
+  assert.equal(na.tag, der.TAG.GENERALIZED_TIME);
+  assert.equal(der.content(na).toString(), '20510601120000Z');
+  const x = new crypto.X509Certificate(late);
+  assert.equal(new Date(x.validTo).toISOString(), '2051-06-01T12:00:00.000Z');
+  assert.ok(x.verify(pub));
+  const serial = der.content(der.children(der.children(der.parse(late))[0])[1]);
+  assert.equal(serial.length, 16);
+  assert.ok(serial[0] > 0 && serial[0] < 0x80);
+});
+
+test('ensureTransportPair writes 0600 files, reuses a valid pair and replaces a broken one', async () => {
   const { hostFs, dir } = tempFs();
   const lib = '/var/lib/waagent';
-  const a = ensureTransportPair(hostFs, lib);
+  const a = await ensureTransportPair(hostFs, lib);
   for (const f of [TRANSPORT_KEY_FILE, TRANSPORT_CERT_FILE]) {
     assert.equal(fs.statSync(path.join(dir, lib, f)).mode & 0o777, 0o600, f);
   }
-  const b = ensureTransportPair(hostFs, lib);
+  const b = await ensureTransportPair(hostFs, lib);
   assert.equal(b.certPem, a.certPem, 'reused');
   fs.writeFileSync(path.join(dir, lib, TRANSPORT_KEY_FILE), tenantA.keyPem); // key no longer matches the cert
-  const c = ensureTransportPair(hostFs, lib);
+  const c = await ensureTransportPair(hostFs, lib);
   assert.notEqual(c.certPem, a.certPem, 'regenerated');
   assert.equal(fs.readFileSync(path.join(dir, lib, TRANSPORT_CERT_FILE), 'utf8'), c.certPem);
-  const expired = ensureTransportPair(hostFs, lib, new Date(Date.now() + 800 * 86400_000));
+  const expired = await ensureTransportPair(hostFs, lib, new Date(Date.now() + 800 * 86400_000));
   assert.notEqual(expired.certPem, c.certPem, 'an expiring pair is replaced');
 });
 
@@ -109,6 +160,8 @@ for (const bagCipher of ['3des', 'rc2-40'] as const) {
   test(`PKCS#12 with ${bagCipher} certificate bags: thumbprints, pairing, keys`, () => {
     const pfx = makePfx([{ certPem: tenantA.certPem, keyPem: tenantA.keyPem }, { certPem: tenantB.certPem }], { certBagCipher: bagCipher });
     const contents = parsePfx(pfx);
+    // 3DES everywhere: native (no node-forge); RC2-40 certificate bags: the node-forge fallback
+    assert.equal(lastPfxPath(), bagCipher === '3des' ? 'native' : 'forge');
     assert.equal(contents.macOk, true);
     const certs = pairKeys(contents);
     assert.deepEqual(certs.map((c) => c.thumbprint).sort(), [tenantA.thumbprint, tenantB.thumbprint].sort());
@@ -139,6 +192,70 @@ test('PKCS#12: a MAC mismatch is logged, not fatal', () => {
   } finally {
     log.removeAppender(mem);
   }
+});
+
+test('pkcs12Kdf matches node-forge (multi-block, non-empty password, SHA-256)', () => {
+  const salt = crypto.randomBytes(20);
+  for (const [pw, id, n, it] of [['', 1, 24, 2000], ['', 2, 8, 2000], ['pässwörd', 1, 24, 7], ['x', 3, 20, 1], ['long password '.repeat(6), 1, 70, 3]] as const) {
+    const want = Buffer.from(forge.pkcs12.generateKey(pw, forge.util.createBuffer(salt.toString('binary')), id, it, n).getBytes(), 'binary');
+    assert.deepEqual(pkcs12Kdf(pw, salt, id, it, n), want, `${pw}/${id}/${n}/${it}`);
+  }
+  const want256 = Buffer.from(forge.pkcs12.generateKey('', forge.util.createBuffer(salt.toString('binary')), 3, 5, 32, forge.md.sha256.create()).getBytes(), 'binary');
+  assert.deepEqual(pkcs12Kdf('', salt, 3, 5, 32, 'sha256'), want256);
+});
+
+/** Re-encodes a DER tree with BER indefinite lengths on every constructed element (as Windows encoders may). */
+function toIndefinite(bytes: Buffer): Buffer {
+  const walk = (n: der.Node): Buffer => {
+    if (!n.constructed) return Buffer.from(der.raw(n));
+    const id = Buffer.from(der.raw(n).subarray(0, 1));
+    return Buffer.concat([id, Buffer.from([0x80]), ...der.children(n).map(walk), Buffer.from([0, 0])]);
+  };
+  return walk(der.parse(bytes));
+}
+
+test('PKCS#12 and CMS with BER indefinite lengths are read natively', () => {
+  const pfx = makePfx([{ certPem: tenantA.certPem, keyPem: tenantA.keyPem }]);
+  const contents = parsePfx(toIndefinite(pfx));
+  assert.equal(lastPfxPath(), 'native');
+  assert.equal(contents.macOk, true);
+  assert.equal(pairKeys(contents)[0].thumbprint, tenantA.thumbprint);
+  const content = crypto.randomBytes(300);
+  assert.deepEqual(decryptEnvelopedData(toIndefinite(envelopePkcs7(content, transport.certPem, 'AES128_CBC')), transport), content);
+});
+
+test('DER reader rejects truncated and overlong input', () => {
+  assert.throws(() => der.parse(Buffer.from([0x30, 0x05, 0x02, 0x01])), der.DerError);
+  assert.throws(() => der.parse(Buffer.from([0x30, 0x85, 1, 1, 1, 1, 1])), der.DerError);
+  assert.throws(() => der.parse(Buffer.from([0x30, 0x80, 0x02, 0x01, 0x00])), der.DerError);
+  assert.equal(der.oid(der.parse(der.oidDer('1.2.840.113549.1.12.10.1.3'))), '1.2.840.113549.1.12.10.1.3');
+  assert.equal(der.oid(der.parse(der.oidDer('2.999.3'))), '2.999.3');
+  assert.throws(() => parsePfx(Buffer.from([0x30, 0x03, 0x02, 0x01])), /PKCS#12/);
+});
+
+test('a first boot (transport pair + 3DES/AES certificates) never loads node-forge', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wa-noforge-'));
+  const cms = envelopePkcs7(makePfx([{ certPem: tenantA.certPem, keyPem: tenantA.keyPem }, { certPem: tenantB.certPem }]), transport.certPem, 'AES128_CBC');
+  fs.writeFileSync(path.join(dir, 'cms.der'), cms);
+  fs.writeFileSync(path.join(dir, 'pair.json'), JSON.stringify({ keyPem: transport.keyPem, certPem: transport.certPem }));
+  const build = path.resolve(__dirname, '../../src');
+  const script = `
+    const fs = require('fs'), path = require('path');
+    const { SysRoot } = require(${JSON.stringify(build + '/core/sysroot')});
+    const { HostFs } = require(${JSON.stringify(build + '/os/os')});
+    const { ensureTransportPair } = require(${JSON.stringify(build + '/crypto/transport')});
+    const { decryptCertificates, lastPfxPath } = require(${JSON.stringify(build + '/crypto/certificates')});
+    (async () => {
+      const pair = await ensureTransportPair(new HostFs(new SysRoot(${JSON.stringify(dir)})), '/lib');
+      const me = JSON.parse(fs.readFileSync(${JSON.stringify(path.join(dir, 'pair.json'))}, 'utf8'));
+      const certs = decryptCertificates(fs.readFileSync(${JSON.stringify(path.join(dir, 'cms.der'))}), me);
+      const forge = Object.keys(require.cache).filter((k) => k.includes('node-forge')).length;
+      console.log(JSON.stringify({ certs: certs.length, header: pair.certHeader.length > 0, path: lastPfxPath(), forge }));
+    })().catch((e) => { console.error(e); process.exit(1); });`;
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+  fs.rmSync(dir, { recursive: true, force: true });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), { certs: 2, header: true, path: 'native', forge: 0 });
 });
 
 /** A self-signed ECDSA P-256 certificate built by hand (forge cannot build non-RSA certificates). */

@@ -4,7 +4,8 @@
 //   - agent CPU (user+system, all processes it waited for) for the whole first boot (until Ready + grace),
 //   - peak RSS summed over all agent processes;
 // then `-version`: median wall time of 20 runs on the host.
-// Usage: node test/vm/bench.mjs [--runs N] [--grace MS] [--json]   (root; compile the tests first; WAAGENT_BIN
+// With --idle S, one more VM runs S seconds past Ready: the agent's CPU per hour of goal-state polling and its RSS.
+// Usage: node test/vm/bench.mjs [--runs N] [--grace MS] [--idle S] [--json]   (root; compile the tests first; WAAGENT_BIN
 // overrides the agent). Exit 1 when a run never reached Ready.
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -18,6 +19,7 @@ const opt = (name, dflt) => { const i = argv.indexOf(name); return i >= 0 ? Numb
 const runs = opt('--runs', 3);
 const graceMs = opt('--grace', 3000);
 const asJson = argv.includes('--json');
+const idleS = opt('--idle', 0);
 
 const { createVm, defaultWaagentConf, vmUnavailableReason, agentCommand } = require(join(top, 'build/test/vm/vm.js'));
 const { defaultScenario } = require(join(top, 'build/test/fabric/scenario.js'));
@@ -33,9 +35,25 @@ for (let i = 0; i < runs; i++) {
   const vm = await createVm({ scenario: defaultScenario(), waagentConf: defaultWaagentConf() });
   try {
     const r = await vm.run(['-daemon'], { timeoutMs: 180_000, until: 'ready', graceMs });
-    results.push({ run: i + 1, readyMs: r.timeToReadyMs ?? null, cpuMs: r.cpuMs, peakAgentRssKb: r.peakAgentRssKb, peakTreeRssKb: r.peakRssKb, ended: r.reason });
+    results.push({ run: i + 1, readyMs: r.timeToReadyMs ?? null, cpuMs: r.cpuMs, peakAgentRssKb: r.peakAgentRssKb, peakAnonKb: r.peakAgentAnonKb, peakFileKb: r.peakAgentFileKb, peakTreeRssKb: r.peakRssKb, ended: r.reason });
     if (r.timeToReadyMs === undefined) failed = true;
-    if (!asJson) console.log(`run ${i + 1}: ready ${r.timeToReadyMs ?? '-'} ms, CPU ${r.cpuMs} ms, peak RSS ${(r.peakAgentRssKb / 1024).toFixed(1)} MiB (tree ${(r.peakRssKb / 1024).toFixed(1)} MiB), ended by ${r.reason}`);
+    if (!asJson) console.log(`run ${i + 1}: ready ${r.timeToReadyMs ?? '-'} ms, CPU ${r.cpuMs} ms, peak RSS ${(r.peakAgentRssKb / 1024).toFixed(1)} MiB (anon ${(r.peakAgentAnonKb / 1024).toFixed(1)}, file-backed ${(r.peakAgentFileKb / 1024).toFixed(1)}; tree ${(r.peakRssKb / 1024).toFixed(1)} MiB), ended by ${r.reason}`);
+  } finally {
+    await vm.destroy({ removeFiles: true });
+  }
+}
+
+// Idle: one more VM left running --idle seconds after Ready (goal-state polling every Extensions.GoalStatePeriod).
+let idle;
+if (idleS > 0) {
+  const vm = await createVm({ scenario: defaultScenario(), waagentConf: defaultWaagentConf() });
+  try {
+    const r = await vm.run(['-daemon'], { timeoutMs: idleS * 1000 + 180_000, until: 'ready', graceMs: idleS * 1000 + 2000 });
+    if (r.idle) {
+      const polls = vm.simulator.summary()?.counts?.goalstate ?? null;
+      idle = { seconds: Math.round(r.idle.ms / 1000), cpuMs: r.idle.cpuMs, cpuSecondsPerHour: Number((r.idle.cpuMs / r.idle.ms * 3600).toFixed(2)), rssStartMiB: Number((r.idle.rssStartKb / 1024).toFixed(1)), rssEndMiB: Number((r.idle.rssEndKb / 1024).toFixed(1)), goalStateRequests: polls };
+      if (!asJson) console.log(`idle ${idle.seconds} s after Ready: agent CPU ${idle.cpuMs} ms (${idle.cpuSecondsPerHour} s per hour), RSS ${idle.rssStartMiB} → ${idle.rssEndMiB} MiB, ${polls} goal-state requests`);
+    } else failed = true;
   } finally {
     await vm.destroy({ removeFiles: true });
   }
@@ -60,6 +78,7 @@ const summary = {
     cpuMs: median(results.map((r) => r.cpuMs)),
     peakAgentRssKb: median(results.map((r) => r.peakAgentRssKb)),
   },
+  idle,
   versionMedianMs: Number(median(versionMs).toFixed(1)),
   versionRuns: versionMs.length,
 };

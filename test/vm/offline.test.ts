@@ -134,3 +134,33 @@ test('one-shot -provision:<file> with no fabric exits 0 provisioned; the daemon 
     await vm.destroy({ removeFiles: !process.env.WAAGENT_KEEP_VM });
   }
 });
+
+test('key by thumbprint with the fabric off: provisioning waits for the certificate, finishes once the fabric is on', { skip, timeout: 240_000 }, async () => {
+  const sc = defaultScenario();
+  const thumb = sc.publicKeys.find((k) => k.fingerprint)?.fingerprint;
+  assert.ok(thumb, 'the default scenario has a key by thumbprint');
+  const vm = await createVm({ scenario: sc, waagentConf: defaultWaagentConf(), withSimulator: false });
+  try {
+    const running = vm.run(['-daemon'], { timeoutMs: 180_000, until: 'ready', graceMs: 2000 });
+    const waiting = await waitUntil(() => (vm.readFile('/var/log/waagent.log')?.toString() ?? '').includes(`Waiting for the certificate ${thumb}.crt`), 60_000);
+    assert.ok(waiting, `provisioning does not wait for the certificate${diag(vm)}`);
+    await sleep(3000);
+    assert.equal(vm.readFile(`${LIB}/provisioned`), undefined, 'marker written before the certificate arrived');
+    assert.ok(vm.agentPids().length > 0, `the daemon ended while waiting for the certificate${diag(vm)}`);
+
+    const onAt = Date.now();
+    await vm.startSimulator();
+    const run = await running;
+    assert.equal(run.reason, 'ready', `no Ready after the fabric was switched on (exit ${run.exitCode}: ${run.stderr.slice(-1000)})${diag(vm)}`);
+    assert.ok(run.readyAt! - onAt < 40_000, `Ready came ${run.readyAt! - onAt} ms after the fabric came up`);
+    const s = vm.simulator.summary()!;
+    assert.deepEqual(s.failures, []);
+    assert.ok(!s.notReady.some((n) => n.subStatus === 'ProvisioningFailed'), `ProvisioningFailed reported: ${JSON.stringify(s.notReady)}`);
+    assert.ok(vm.readFile(`${LIB}/${thumb}.crt`), 'tenant certificate not written');
+    const keys = vm.readFile(`/home/${sc.userName}/.ssh/authorized_keys`)?.toString().split('\n').filter((l) => l.trim()) ?? [];
+    assert.equal(keys.length, 2, `expected the key by value and the key from the certificate${diag(vm)}`);
+    assert.ok(vm.readFile(`${LIB}/provisioned`), 'provisioned marker missing');
+  } finally {
+    await vm.destroy({ removeFiles: !process.env.WAAGENT_KEEP_VM });
+  }
+});

@@ -83,6 +83,13 @@ export interface RunResult {
   cpuMs: number;
   /** Highest sum of VmRSS over all processes of the agent's tree (sampled every 50 ms). */
   peakRssKb: number;
+  /** Highest anonymous and file-backed RSS of the agent's own processes (sampled), and the sum of their VmHWM. */
+  peakAgentAnonKb: number;
+  peakAgentFileKb: number;
+  agentHwmKb: number;
+  /** The idle window after Ready (from 2 s after Ready to the stop): the agent's own CPU (user+system, ms), its
+   *  length (ms) and its RSS at both ends (KiB). Undefined when the run did not reach Ready + 2 s. */
+  idle?: { ms: number; cpuMs: number; rssStartKb: number; rssEndKb: number };
   /** Same, counting only the agent's own processes (command line mentions waagent). */
   peakAgentRssKb: number;
   stdout: string;
@@ -257,6 +264,24 @@ function rssKb(pid: number): number {
   try {
     const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) : 0;
+  } catch { return 0; }
+}
+
+/** Peak resident memory of one process (VmHWM) and its current anonymous and file-backed parts, in KiB. */
+function memKb(pid: number): { hwm: number; anon: number; file: number } {
+  try {
+    const t = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const f = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(t)?.[1] ?? 0);
+    return { hwm: f('VmHWM'), anon: f('RssAnon'), file: f('RssFile') };
+  } catch { return { hwm: 0, anon: 0, file: 0 }; }
+}
+
+/** utime+stime of a process in ms (from /proc/<pid>/stat; clock ticks of 10 ms). */
+function cpuMsOf(pid: number): number {
+  try {
+    const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
   } catch { return 0; }
 }
 
@@ -497,7 +522,9 @@ export class Vm {
     this.current = { runner: child, nsenterPid: child.pid! };
     let reason: RunResult['reason'] = 'exit';
     let peak = 0;
-    let peakAgent = 0;
+    let peakAgent = 0; let peakAnon = 0; let peakFile = 0; let peakHwm = 0;
+    let idleStart: { t: number; cpu: number; rss: number } | undefined;
+    let idle: RunResult['idle'];
     let readyAt: number | undefined;
     let stopAt: number | undefined;
     let exited = false;
@@ -506,12 +533,16 @@ export class Vm {
       while (!exited) {
         const pids = this.agentPids();
         let sum = 0;
-        let sumAgent = 0;
+        let sumAgent = 0; let anon = 0; let file = 0; let hwm = 0;
         for (const p of pids) {
           const r = rssKb(p);
           sum += r;
-          if (isAgent(p)) sumAgent += r;
+          if (isAgent(p)) {
+            sumAgent += r;
+            const m = memKb(p); anon += m.anon; file += m.file; hwm += m.hwm;
+          }
         }
+        peakAnon = Math.max(peakAnon, anon); peakFile = Math.max(peakFile, file); peakHwm = Math.max(peakHwm, hwm);
         peak = Math.max(peak, sum);
         peakAgent = Math.max(peakAgent, sumAgent);
         const now = Date.now();
@@ -522,7 +553,17 @@ export class Vm {
             if (ro.until === 'ready') stopAt = now + (ro.graceMs ?? 2000);
           }
         }
-        if (stopAt !== undefined && now >= stopAt && reason === 'exit') { reason = 'ready'; await this.stopAgent(done); }
+        if (readyAt !== undefined && idleStart === undefined && now >= readyAt + 2000) {
+          const ap = pids.filter(isAgent);
+          idleStart = { t: now, cpu: ap.reduce((a, p) => a + cpuMsOf(p), 0), rss: ap.reduce((a, p) => a + rssKb(p), 0) };
+        }
+        if (stopAt !== undefined && now >= stopAt && reason === 'exit') {
+          if (idleStart) {
+            const ap = pids.filter(isAgent);
+            idle = { ms: now - idleStart.t, cpuMs: ap.reduce((a, p) => a + cpuMsOf(p), 0) - idleStart.cpu, rssStartKb: idleStart.rss, rssEndKb: ap.reduce((a, p) => a + rssKb(p), 0) };
+          }
+          reason = 'ready'; await this.stopAgent(done);
+        }
         if (ro.killWhen && reason === 'exit') {
           const s = this.simulator.summary();
           if (s && ro.killWhen(s)) { reason = 'killed'; this.kill(ro.killSignal ?? 'SIGKILL'); }
@@ -546,7 +587,7 @@ export class Vm {
     return {
       argv, exitCode: res.code, signal: res.signal, reason, startedAt, endedAt: Date.now(), readyAt,
       timeToReadyMs: readyAt !== undefined ? readyAt - startedAt : undefined, cpuMs: res.cpuMs,
-      peakRssKb: peak, peakAgentRssKb: peakAgent, stdout, stderr,
+      peakRssKb: peak, peakAgentRssKb: Math.max(peakAgent, peakHwm), peakAgentAnonKb: peakAnon, peakAgentFileKb: peakFile, agentHwmKb: peakHwm, idle, stdout, stderr,
     };
   }
 
