@@ -12,7 +12,7 @@
 import { build } from 'esbuild';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -105,7 +105,11 @@ async function main() {
   seedPkgCache('x64', node24);
   seedPkgCache('arm64', arm64Node());
 
-  const base = join(dist, 'waagent-linux');
+  // pkg writes into .cache/out; the results are renamed into dist/ only when complete, so a VM test booting during a
+  // rebuild never copies a half-written executable.
+  const outDir = join(cache, 'out');
+  mkdirSync(outDir, { recursive: true });
+  const base = join(outDir, 'waagent-linux');
   for (const arch of ['x64', 'arm64']) rmSync(`${base}-${arch}`, { force: true });
   const env = { ...process.env, HOME: cache, PKG_CACHE_PATH: join(cache, '.pkg-cache') };
   execFileSync(node24, [
@@ -124,6 +128,7 @@ async function main() {
   if (r.status !== 0 || !r.stdout.startsWith('WALinuxAgent-') || r.stderr !== '') {
     throw new Error(`dist/waagent-linux-x64 -version: exit ${r.status}, stdout ${JSON.stringify(r.stdout)}, stderr ${JSON.stringify(r.stderr)}`);
   }
+  for (const arch of ['x64', 'arm64']) renameSync(`${base}-${arch}`, join(dist, `waagent-linux-${arch}`));
 
   console.log('# sizes');
   for (const f of ['waagent.js', 'waagent.js.map', 'waagent-linux-x64', 'waagent-linux-arm64']) console.log(`  dist/${f.padEnd(20)} ${mb(join(dist, f))}`);

@@ -37,7 +37,8 @@ export async function checkMarker(ctx: AgentContext): Promise<{ state: MarkerSta
   const stored = readMarker(ctx);
   const current = await ctx.os.getInstanceId();
   if (stored === undefined) return { state: 'absent', current };
-  if (!stored.trim()) return { state: 'empty', stored, current };
+  // Empty content: an older agent's marker — unless this VM has no readable instance id either (then it is ours).
+  if (!stored.trim()) return { state: current ? 'empty' : 'same', stored, current };
   if (!current || sameInstanceId(stored, current)) return { state: 'same', stored, current };
   return { state: 'changed', stored, current };
 }
