@@ -221,6 +221,9 @@ if [ -n "\${VM_DVD_MAJMIN:-}" ]; then mknod -m 660 "$D/sr0" b $VM_DVD_MAJMIN; ln
 if [ -n "\${VM_DISK_MAJMIN:-}" ]; then mknod -m 660 "$D/sdb" b $VM_DISK_MAJMIN; fi
 mount -t tmpfs -o mode=0755,nosuid,nodev,size=256m run "$M/run"
 mount -t tmpfs -o mode=1777,nosuid,nodev,size=512m tmp "$M/tmp"
+# Host folders the VM needs (the project, the Node that runs the tests) that the fresh /tmp or /run would hide:
+# bound read-only at the same path (CI may clone the project under /tmp).
+for b in \${VM_BINDS:-}; do mkdir -p "$M$b"; mount --bind "$b" "$M$b"; mount -o remount,bind,ro "$M$b"; done
 hostname "$VM_HOSTNAME"
 ip link set lo up
 ip link add eth0 type veth peer name vm-peer0 2>/dev/null && { ip addr add 192.0.2.4/24 dev eth0; ip link set vm-peer0 up; ip link set eth0 up; } || true
@@ -232,6 +235,13 @@ if [ -n "\${VM_SIM:-}" ]; then
 fi
 exec sleep 2147483647
 `;
+
+/** Host folders that the VM's fresh /tmp and /run would hide but the VM needs: the project and the test's Node. */
+function hiddenHostPaths(): string[] {
+  const hidden = (p: string) => /^\/(tmp|run)\//.test(p);
+  const want = [realpathSync(TOP), dirname(dirname(realpathSync(NODE)))];
+  return [...new Set(want.filter(hidden))].filter((p) => !/\s/.test(p));
+}
 
 /** Lists processes as pid → ppid from /proc. */
 function processTable(): Map<number, number> {
@@ -415,6 +425,7 @@ export class Vm {
     writeFileSync(join(this.dir, 'scenario.json'), JSON.stringify(o.scenario));
     const env: Record<string, string> = {
       ...AGENT_ENV, VM_DIR: this.dir, VM_HOSTNAME: o.initialHostname ?? 'vm-before-provisioning', VM_NODE: NODE,
+      VM_BINDS: hiddenHostPaths().join(' '),
     };
     if (o.withSimulator !== false) {
       if (!existsSync(SIM_JS)) throw new Error(`${SIM_JS} missing: compile the tests first (tsc -p .)`);
