@@ -18,6 +18,7 @@ import { applyCustomData } from './steps/customdata';
 import { applyRootPasswordLock } from './steps/root-password';
 import { applyHostKeys } from './steps/host-keys';
 import { writeMarker } from './marker';
+import { execStats } from '../core/exec';
 
 export interface ProvisionOutcome {
   success: boolean;
@@ -66,6 +67,7 @@ export function applyProvisionGuestAgent(ctx: AgentContext, ovf: OvfEnv): boolea
 export async function provision(ctx: AgentContext, input: ProvisionInput): Promise<ProvisionOutcome> {
   const { ovf, fabric } = input;
   const started = Date.now();
+  const commandsBefore = execStats.count;
   fabric.reportHealth({ state: 'NotReady', subStatus: 'Provisioning', description: 'Starting' });
   if (ovf.userPassword) ctx.log.addSecret(ovf.userPassword);
   let thumbprint: string | undefined;
@@ -106,7 +108,7 @@ export async function provision(ctx: AgentContext, input: ProvisionInput): Promi
   if (input.onMarkerWritten) {
     try { await input.onMarkerWritten(); } catch (e) { ctx.log.warn(`Ejecting the provisioning DVD failed: ${(e as Error).message}`); }
   }
-  ctx.log.info(`Provisioning succeeded (${((Date.now() - started) / 1000).toFixed(1)}s)`);
+  ctx.log.info(`Provisioning succeeded (${((Date.now() - started) / 1000).toFixed(2)}s, ${execStats.count - commandsBefore} commands run)`);
   try { agentDisabled = applyProvisionGuestAgent(ctx, ovf); } catch (e) { ctx.log.warn(`Cannot write disable_agent: ${(e as Error).message}`); }
   fabric.reportHealth({ state: 'Ready' });
   if (thumbprint) fabric.reportRoleProperties(thumbprint);

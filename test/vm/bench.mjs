@@ -35,9 +35,11 @@ for (let i = 0; i < runs; i++) {
   const vm = await createVm({ scenario: defaultScenario(), waagentConf: defaultWaagentConf() });
   try {
     const r = await vm.run(['-daemon'], { timeoutMs: 180_000, until: 'ready', graceMs });
-    results.push({ run: i + 1, readyMs: r.timeToReadyMs ?? null, cpuMs: r.cpuMs, peakAgentRssKb: r.peakAgentRssKb, peakAnonKb: r.peakAgentAnonKb, peakFileKb: r.peakAgentFileKb, peakTreeRssKb: r.peakRssKb, ended: r.reason });
+    const m = /Provisioning succeeded \(([\d.]+)s, (\d+) commands run\)/.exec(vm.readFile('/var/log/waagent.log')?.toString() ?? '');
+    const commands = m ? Number(m[2]) : null;
+    results.push({ run: i + 1, readyMs: r.timeToReadyMs ?? null, cpuMs: r.cpuMs, commands, peakAgentRssKb: r.peakAgentRssKb, peakAnonKb: r.peakAgentAnonKb, peakFileKb: r.peakAgentFileKb, peakTreeRssKb: r.peakRssKb, ended: r.reason });
     if (r.timeToReadyMs === undefined) failed = true;
-    if (!asJson) console.log(`run ${i + 1}: ready ${r.timeToReadyMs ?? '-'} ms, CPU ${r.cpuMs} ms, peak RSS ${(r.peakAgentRssKb / 1024).toFixed(1)} MiB (anon ${(r.peakAgentAnonKb / 1024).toFixed(1)}, file-backed ${(r.peakAgentFileKb / 1024).toFixed(1)}; tree ${(r.peakRssKb / 1024).toFixed(1)} MiB), ended by ${r.reason}`);
+    if (!asJson) console.log(`run ${i + 1}: ready ${r.timeToReadyMs ?? '-'} ms, CPU ${r.cpuMs} ms, peak RSS ${(r.peakAgentRssKb / 1024).toFixed(1)} MiB (anon ${(r.peakAgentAnonKb / 1024).toFixed(1)}, file-backed ${(r.peakAgentFileKb / 1024).toFixed(1)}; tree ${(r.peakRssKb / 1024).toFixed(1)} MiB), ${commands ?? '?'} commands, ended by ${r.reason}`);
   } finally {
     await vm.destroy({ removeFiles: true });
   }
