@@ -29,10 +29,14 @@ const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const n = s.le
 const why = vmUnavailableReason();
 if (why) { console.error(`bench: ${why}`); process.exit(1); }
 
+// The VM tests poll every 2 s with verbose logs; the benchmark measures what users run: the default 6 s period and
+// INFO logging.
+const PRODUCTION_LIKE = { 'Extensions.GoalStatePeriod': '6', 'Logs.Verbose': 'n' };
+
 const results = [];
 let failed = false;
 for (let i = 0; i < runs; i++) {
-  const vm = await createVm({ scenario: defaultScenario(), waagentConf: defaultWaagentConf() });
+  const vm = await createVm({ scenario: defaultScenario(), waagentConf: defaultWaagentConf(PRODUCTION_LIKE) });
   try {
     const r = await vm.run(['-daemon'], { timeoutMs: 180_000, until: 'ready', graceMs });
     const m = /Provisioning succeeded \(([\d.]+)s, (\d+) commands run\)/.exec(vm.readFile('/var/log/waagent.log')?.toString() ?? '');
@@ -48,7 +52,7 @@ for (let i = 0; i < runs; i++) {
 // Idle: one more VM left running --idle seconds after Ready (goal-state polling every Extensions.GoalStatePeriod).
 let idle;
 if (idleS > 0) {
-  const vm = await createVm({ scenario: defaultScenario(), waagentConf: defaultWaagentConf() });
+  const vm = await createVm({ scenario: defaultScenario(), waagentConf: defaultWaagentConf(PRODUCTION_LIKE) });
   try {
     const r = await vm.run(['-daemon'], { timeoutMs: idleS * 1000 + 180_000, until: 'ready', graceMs: idleS * 1000 + 2000 });
     if (r.idle) {
