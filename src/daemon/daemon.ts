@@ -30,7 +30,7 @@ export interface DaemonOptions {
  */
 export async function runDaemonLoop(ctx: AgentContext, opts: DaemonOptions): Promise<number> {
   const { log, os, conf, libDir } = ctx;
-  log.info(`Azure Linux Agent (waagent-ts) version ${AGENT_VERSION} starting on ${os.distro.fullName || os.distro.id} ${os.distro.version}, Node ${process.versions.node}`);
+  log.info(`Azure Linux Agent (waagent-ts) version ${AGENT_VERSION} starting on ${os.distro.fullName || os.distro.id} ${os.distro.version}, Node ${process.versions.node} (process up ${Math.round(process.uptime() * 1000)} ms)`);
   const pidFile = conf.s('Pid.File');
   const other = otherDaemonPid(os.fs, pidFile);
   if (other !== undefined) {

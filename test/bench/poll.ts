@@ -2,7 +2,7 @@
  * Steady-state cost of one goal-state poll (goal state + status blob upload), the daemon's idle work: the fabric
  * simulator runs in a child process (its CPU is not counted), the agent's fabric link in this one. Prints the CPU
  * (user+system) per poll after a warm-up, and the implied CPU per hour at the default 6 s period.
- *   node --expose-gc build/test/bench/poll.js [polls=300]   (with --expose-gc the heap is measured after a GC: a leak shows)
+ *   node --expose-gc build/test/bench/poll.js [polls=300] [pause between polls, ms=0]   (with --expose-gc the heap is measured after a GC: a leak shows)
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -14,6 +14,8 @@ import { startFabricLink } from '../../src/fabric/link';
 
 async function main(): Promise<void> {
   const polls = Number(process.argv[2] ?? 300);
+  /** Pause between polls in ms (the daemon's period is 6000; 0 = back to back). */
+  const pauseMs = Number(process.argv[3] ?? 0);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wa-pollbench-'));
   const port = 20000 + Math.floor(Math.random() * 20000);
   fs.writeFileSync(path.join(dir, 'scenario.json'), JSON.stringify(defaultScenario()));
@@ -33,6 +35,7 @@ async function main(): Promise<void> {
     const heapTrail: string[] = [];
     for (let i = 0; i < polls; i++) {
       const r = await link.pollOnce(); if (r.error) failed++;
+      if (pauseMs) await new Promise((res) => setTimeout(res, pauseMs));
       if (gc && (i + 1) % 1000 === 0) { gc(); heapTrail.push((process.memoryUsage().heapUsed / 1048576).toFixed(2)); }
     }
     const c = process.cpuUsage(c0); const ms = Date.now() - t0;
