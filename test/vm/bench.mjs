@@ -5,7 +5,7 @@
 //   - peak RSS summed over all agent processes;
 // then `-version`: median wall time of 20 runs on the host.
 // With --idle S, one more VM runs S seconds past Ready: the agent's CPU per hour of goal-state polling and its RSS.
-// Usage: node test/vm/bench.mjs [--runs N] [--grace MS] [--idle S] [--json]   (root; compile the tests first; WAAGENT_BIN
+// Usage: node test/vm/bench.mjs [--runs N] [--grace MS] [--idle S] [--cold] [--json]   (root; compile the tests first; WAAGENT_BIN
 // overrides the agent). Exit 1 when a run never reached Ready.
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -20,6 +20,9 @@ const runs = opt('--runs', 3);
 const graceMs = opt('--grace', 3000);
 const asJson = argv.includes('--json');
 const idleS = opt('--idle', 0);
+// --cold: run the executable from a file on disk (not the VM's tmpfs image layer) whose page cache is dropped before
+// each run (dd iflag=nocache on that file only), as on a real first boot; its pages then count as file-backed RSS.
+const cold = argv.includes('--cold');
 
 const { createVm, defaultWaagentConf, vmUnavailableReason, agentCommand } = require(join(top, 'build/test/vm/vm.js'));
 const { defaultScenario } = require(join(top, 'build/test/fabric/scenario.js'));
@@ -33,12 +36,29 @@ if (why) { console.error(`bench: ${why}`); process.exit(1); }
 // INFO logging.
 const PRODUCTION_LIKE = { 'Extensions.GoalStatePeriod': '6', 'Logs.Verbose': 'n' };
 
+let coldBin;
+if (cold) {
+  const { mkdirSync, copyFileSync, chmodSync } = await import('node:fs');
+  const src = agentCommand();
+  if (/\s/.test(src.trim())) { console.error('bench: --cold needs a single executable (not a command line)'); process.exit(2); }
+  mkdirSync('/var/tmp/waagent-bench', { recursive: true });
+  coldBin = '/var/tmp/waagent-bench/waagent';
+  copyFileSync(src, coldBin); chmodSync(coldBin, 0o755);
+}
+const dropCache = () => {
+  if (!coldBin) return;
+  spawnSync('sync', [coldBin]); // dirty pages cannot be dropped
+  spawnSync('dd', [`if=${coldBin}`, 'iflag=nocache', 'count=0', 'status=none']);
+};
+const agentArgs = (args) => (coldBin ? [coldBin, ...args] : args);
+
 const results = [];
 let failed = false;
 for (let i = 0; i < runs; i++) {
   const vm = await createVm({ scenario: defaultScenario(), waagentConf: defaultWaagentConf(PRODUCTION_LIKE) });
   try {
-    const r = await vm.run(['-daemon'], { timeoutMs: 180_000, until: 'ready', graceMs });
+    dropCache();
+    const r = await vm.run(agentArgs(['-daemon']), { timeoutMs: 180_000, until: 'ready', graceMs });
     const m = /Provisioning succeeded \(([\d.]+)s, (\d+) commands run\)/.exec(vm.readFile('/var/log/waagent.log')?.toString() ?? '');
     const commands = m ? Number(m[2]) : null;
     results.push({ run: i + 1, readyMs: r.timeToReadyMs ?? null, cpuMs: r.cpuMs, commands, peakAgentRssKb: r.peakAgentRssKb, peakAnonKb: r.peakAgentAnonKb, peakFileKb: r.peakAgentFileKb, peakTreeRssKb: r.peakRssKb, ended: r.reason });
@@ -54,7 +74,8 @@ let idle;
 if (idleS > 0) {
   const vm = await createVm({ scenario: defaultScenario(), waagentConf: defaultWaagentConf(PRODUCTION_LIKE) });
   try {
-    const r = await vm.run(['-daemon'], { timeoutMs: idleS * 1000 + 180_000, until: 'ready', graceMs: idleS * 1000 + 2000 });
+    dropCache();
+    const r = await vm.run(agentArgs(['-daemon']), { timeoutMs: idleS * 1000 + 180_000, until: 'ready', graceMs: idleS * 1000 + 2000 });
     if (r.idle) {
       const polls = vm.simulator.summary()?.counts?.goalstate ?? null;
       idle = { seconds: Math.round(r.idle.ms / 1000), cpuMs: r.idle.cpuMs, cpuSecondsPerHour: Number((r.idle.cpuMs / r.idle.ms * 3600).toFixed(2)), rssStartMiB: Number((r.idle.rssStartKb / 1024).toFixed(1)), rssEndMiB: Number((r.idle.rssEndKb / 1024).toFixed(1)), goalStateRequests: polls };
