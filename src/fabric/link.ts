@@ -123,9 +123,15 @@ class Link implements FabricLinkHandle {
       const useCache = cachedFailures < (this.o.cachedEndpointAttempts ?? 6) || failures % 2 === 0;
       const { endpoint, source } = discoverEndpoint(os.fs, libDir, { method: conf.str('Protocol.EndpointDiscovery') ?? 'dhcp', skipCache: !useCache });
       try {
-        transport ??= await ensureTransportPair(os.fs, libDir);
+        if (!transport) {
+          const t0 = Date.now();
+          transport = await ensureTransportPair(os.fs, libDir);
+          log.verbose(`Transport certificate ready in ${Date.now() - t0} ms`);
+        }
         const client = this.newClient(endpoint, transport);
+        const t1 = Date.now();
         await client.checkVersions();
+        log.verbose(`Wire server ${formatEndpoint(endpoint)} answered versions in ${Date.now() - t1} ms`);
         const { goalState } = await client.updateGoalState(true);
         saveEndpoint(os.fs, libDir, endpoint);
         this.client = client;

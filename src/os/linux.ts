@@ -131,7 +131,7 @@ export class LinuxOS extends OsBase {
         if ((await this.run(['nmcli', 'device', 'reapply', ifname])).code === 0) return 'nmcli device reapply';
       }
     }
-    if (this.has('dhclient') && (await this.run(['pidof', 'dhclient'])).code === 0) {
+    if (this.has('dhclient') && this.processRunning('dhclient')) {
       await this.run(['dhclient', '-x', ifname]);
       if ((await this.run(['dhclient', '-nw', ifname])).code === 0) return 'dhclient renewal';
     }
@@ -266,10 +266,19 @@ export class LinuxOS extends OsBase {
   async registerAgentService(): Promise<void> { /* Default distro: no-op */ }
   async unregisterAgentService(): Promise<void> { /* Default distro: no-op */ }
 
-  /** Whether sshd runs (systemd `is-active` for sshd/ssh, else `pidof sshd`). */
+  /** Whether a process with this command name (`/proc/<pid>/comm`) runs: what `pidof` answers, without a fork. */
+  processRunning(comm: string): boolean {
+    for (const e of this.fs.readdir('/proc')) {
+      if (!/^\d+$/.test(e)) continue;
+      try { if (this.fs.readText(`/proc/${e}/comm`, 256)?.trim() === comm) return true; } catch { /* the process ended */ }
+    }
+    return false;
+  }
+
+  /** Whether sshd runs (systemd `is-active` for sshd/ssh, else a process named sshd). */
   async isSshdRunning(): Promise<boolean> {
     if (this.systemdRunning()) for (const u of ['sshd.service', 'ssh.service']) if ((await this.run(['systemctl', 'is-active', u])).stdout.trim() === 'active') return true;
-    return (await this.run(['pidof', 'sshd'])).code === 0;
+    return this.processRunning('sshd');
   }
   /** Restarts (or reloads) sshd with the distro command (§9.3). Generic (NEW): systemctl try-reload-or-restart. */
   async restartSshd(): Promise<void> {

@@ -79,12 +79,14 @@ export async function provision(ctx: AgentContext, input: ProvisionInput): Promi
   try {
     validateHostName(ovf.hostName);
     validateUserName(ovf.userName);
-    const hostKeys = track(applyHostKeys(ctx, ovf.hostName));
     track(applyHostname(ctx, ovf.hostName));
     const u = await ensureUser(ctx, ovf.userName);
     const user = { name: ovf.userName, uid: u.uid, gid: u.gid, home: u.home };
     if (ovf.userPassword) await applyPassword(ctx, ovf.userName, ovf.userPassword);
     await applySudoers(ctx, ovf.userName, !ovf.userPassword);
+    // Host keys in the thread pool from here: started earlier they compete with the transport key the fabric link
+    // is making at the same moment (the critical path to Ready), and they are needed only at the end.
+    const hostKeys = track(applyHostKeys(ctx, ovf.hostName));
     await applySshdConfig(ctx, ovf.disableSshPasswordAuthentication);
     const keyOpts: KeyOptions = {
       getImdsPublicKeys: input.getImdsPublicKeys,

@@ -22,6 +22,8 @@ try { ticks = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 
 // passed in the environment as VM_DROP_CAPS).
 const drop = process.env.VM_DROP_CAPS ? JSON.parse(process.env.VM_DROP_CAPS) as string[] : [];
 delete process.env.VM_DROP_CAPS;
+// When the agent is started (this runner's own start-up, a Node process, is the bed's cost, not the agent's).
+writeFileSync(`${resultFile}.started`, String(Date.now()));
 const child = drop.length
   ? spawn(drop[0], [...drop.slice(1), 'chroot', root, ...argv], { stdio: 'inherit', env: process.env })
   : spawn('chroot', [root, ...argv], { stdio: 'inherit', env: process.env });

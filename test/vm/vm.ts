@@ -77,7 +77,7 @@ export interface RunResult {
   endedAt: number;
   /** Time of the first Ready report accepted during this run (simulator clock = host clock). */
   readyAt?: number;
-  /** readyAt − startedAt. */
+  /** From the agent's spawn (by the runner inside the VM) to the Ready report the simulator accepted. */
   timeToReadyMs?: number;
   /** user+system CPU of the agent and every descendant it waited for. */
   cpuMs: number;
@@ -589,6 +589,9 @@ export class Vm {
     } finally {
       this.current = undefined;
     }
+    // The agent's start: when the runner spawned it (the runner's own Node start-up is not the agent's time).
+    let agentStartedAt = startedAt;
+    try { agentStartedAt = Number(readFileSync(`${resultFile}.started`, 'utf8')) || startedAt; } catch { /* runner never got there */ }
     let res: { code: number | null; signal: string | null; cpuMs: number } = { code: null, signal: null, cpuMs: 0 };
     try { res = JSON.parse(readFileSync(resultFile, 'utf8')); } catch { /* runner killed */ }
     if (readyAt === undefined) {
@@ -597,7 +600,7 @@ export class Vm {
     }
     return {
       argv, exitCode: res.code, signal: res.signal, reason, startedAt, endedAt: Date.now(), readyAt,
-      timeToReadyMs: readyAt !== undefined ? readyAt - startedAt : undefined, cpuMs: res.cpuMs,
+      timeToReadyMs: readyAt !== undefined ? readyAt - agentStartedAt : undefined, cpuMs: res.cpuMs,
       peakRssKb: peak, peakAgentRssKb: Math.max(peakAgent, peakHwm), peakAgentAnonKb: peakAnon, peakAgentFileKb: peakFile, agentHwmKb: peakHwm, idle, stdout, stderr,
     };
   }
