@@ -20,6 +20,10 @@ export interface ExecOptions {
   loud?: boolean;
   /** Do not log the output (e.g. it carries secret material). */
   quietOutput?: boolean;
+  /** Resolve when the program exits (after at most 1 s more for its output) instead of waiting until every holder
+   *  of its stdout/stderr closes them: a script that leaves a background process behind (CustomData) must not hold
+   *  the caller until the timeout. */
+  resolveOnExit?: boolean;
 }
 
 export interface ExecResult {
@@ -102,6 +106,15 @@ export function createRunner(baseEnv: NodeJS.ProcessEnv = process.env): Runner {
     child.stderr!.on('data', (d: Buffer) => { if (errLen < MAX_CAPTURE) { err.push(d); errLen += d.length; } });
     child.on('error', (e) => finish({ code: -1, signal: null, spawnError: `${argv[0]}: ${e.message}` }));
     child.on('close', (code, signal) => finish({ code: code ?? -1, signal: signal ?? null }));
+    if (opts.resolveOnExit) {
+      child.on('exit', (code, signal) => {
+        const drain = setTimeout(() => {
+          child.stdout?.destroy(); child.stderr?.destroy();
+          finish({ code: code ?? -1, signal: signal ?? null });
+        }, 1000);
+        drain.unref();
+      });
+    }
     child.stdin!.on('error', () => { /* child closed stdin early */ });
     if (opts.input !== undefined) child.stdin!.end(opts.input); else child.stdin!.end();
   });

@@ -8,9 +8,12 @@ import { escapeXml } from '../core/xml';
 /** The WireServer rejects descriptions above 4096 bytes; keep 10 % margin (§2.7). */
 export const MAX_DESCRIPTION_BYTES = 3686;
 
-/** Escapes `&`, `<`, `>` for element text. */
+/** Characters XML 1.0 does not allow at all (C0 controls except TAB/LF/CR, U+FFFE, U+FFFF, lone surrogates). */
+const XML_INVALID = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/** Escapes `&`, `<`, `>` for element text and drops characters XML 1.0 forbids (the WireServer rejects them). */
 function escapeText(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  return s.replace(XML_INVALID, '').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
 /**

@@ -27,7 +27,10 @@ export function utcStamp(d: Date): string {
 }
 
 export interface FormattedMessage { lang: 'en-US'; message: string }
-const fm = (message: string): FormattedMessage => ({ lang: 'en-US', message });
+/** The signature of a SAS URL inside a message; §4.8: every formattedMessage has its SAS tokens redacted. */
+const SAS_SIG = /((?:[?&]|&amp;|\\u0026)sig=)[^&\s"'<\\]*/gi;
+const fm = (message: string): FormattedMessage => ({ lang: 'en-US', message: typeof message === 'string' ? message.replace(SAS_SIG, '$1*****') : message });
+const redactFm = (m: FormattedMessage | undefined): FormattedMessage | undefined => (m ? fm(m.message) : undefined);
 
 /** An extension's own status (the `status` object of its .status file), re-serialised. */
 export interface ExtensionSettingsStatus {
@@ -76,8 +79,8 @@ function handlerJson(h: HandlerAggregateStatus): Record<string, unknown> {
       settingsStatus: {
         status: {
           name: rs.status.name, configurationAppliedTime: rs.status.configurationAppliedTime, operation: rs.status.operation,
-          status: rs.status.status, code: rs.status.code, formattedMessage: rs.status.formattedMessage,
-          substatus: rs.status.substatus?.length ? rs.status.substatus : undefined,
+          status: rs.status.status, code: rs.status.code, formattedMessage: redactFm(rs.status.formattedMessage),
+          substatus: rs.status.substatus?.length ? rs.status.substatus.map((x) => ({ ...x, formattedMessage: redactFm(x.formattedMessage) })) : undefined,
         },
         version: new RawJson('1.0'),
         timestampUTC: utcStamp(rs.timestamp),

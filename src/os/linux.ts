@@ -109,13 +109,16 @@ export class LinuxOS extends OsBase {
    */
   async publishHostname(name: string): Promise<void> {
     await this.setDhcpHostname(name);
-    this.fs.mkdir(this.libDir(), 0o700);
-    this.fs.write(`${this.libDir()}/published_hostname`, name, { mode: 0o600 });
     const ifname = this.primaryInterface();
     const way = await this.renewDhcp(ifname, name);
-    if (way) { log.info(`Published host name ${name} via ${way}`); return; }
-    log.info(`No DHCP renewal method applies; restarting interface ${ifname} to publish host name ${name}`);
-    await this.restartInterface(ifname);
+    if (way) log.info(`Published host name ${name} via ${way}`);
+    else {
+      log.info(`No DHCP renewal method applies; restarting interface ${ifname} to publish host name ${name}`);
+      await this.restartInterface(ifname);
+    }
+    // Recorded only once published: a crash before this point publishes again on the next run.
+    this.fs.mkdir(this.libDir(), 0o700);
+    this.fs.write(`${this.libDir()}/published_hostname`, name, { mode: 0o600 });
   }
 
   /** Tries the renewals that keep the interface up; returns the way used, or undefined (D17). */

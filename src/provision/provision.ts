@@ -86,7 +86,9 @@ export async function provision(ctx: AgentContext, input: ProvisionInput): Promi
     await applySudoers(ctx, ovf.userName, !ovf.userPassword);
     // Host keys in the thread pool from here: started earlier they compete with the transport key the fabric link
     // is making at the same moment (the critical path to Ready), and they are needed only at the end.
-    const hostKeys = track(applyHostKeys(ctx, ovf.hostName));
+    // Executed CustomData must find the host keys as they were (§3.6: step 12 before step 14), so then they wait.
+    const runsCustomData = ovf.customData !== undefined && ctx.conf.bool('Provisioning.ExecuteCustomData');
+    let hostKeys = runsCustomData ? undefined : track(applyHostKeys(ctx, ovf.hostName));
     await applySshdConfig(ctx, ovf.disableSshPasswordAuthentication);
     const keyOpts: KeyOptions = {
       getImdsPublicKeys: input.getImdsPublicKeys,
@@ -96,6 +98,7 @@ export async function provision(ctx: AgentContext, input: ProvisionInput): Promi
     await deployKeyPairs(ctx, user, ovf.keyPairs, keyOpts);
     await applyCustomData(ctx, ovf.customData);
     await applyRootPasswordLock(ctx);
+    hostKeys ??= track(applyHostKeys(ctx, ovf.hostName));
     await Promise.all(pending);
     thumbprint = await hostKeys;
     await ctx.os.reloadSshdIfRunning();

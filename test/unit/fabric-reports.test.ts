@@ -71,3 +71,33 @@ test('status JSON: HEAD shape, literal 1.0, our version, no update status, no fe
   assert.equal(bare.aggregateStatus.vmArtifactsAggregateStatus, undefined);
   assert.equal(toJson({ a: new RawJson('1.0'), b: undefined, c: [1, 'x'] }), '{"a":1.0,"c":[1,"x"]}');
 });
+
+test('characters XML 1.0 forbids (e.g. ANSI escapes in command output) are dropped from the report text', () => {
+  const description = 'Failed to provision: useradd: \u001b[31mbad\u001b[0m\u0000 tab\there\nnext \uD800 \uFFFF 😀';
+  const xml = healthXml(ids, { state: 'NotReady', subStatus: 'Provisioning\u0007Failed', description });
+  assert.ok(!/[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/.test(xml), 'no forbidden control characters');
+  assert.ok(!/[\uD800-\uDBFF](?![\uDC00-\uDFFF])/.test(xml), 'no lone surrogates');
+  const h = parseHealthStrict(xml);
+  assert.equal(h.subStatus, 'ProvisioningFailed');
+  assert.equal(h.description, 'Failed to provision: useradd: [31mbad[0m tab\there\nnext   😀');
+});
+
+test('status JSON: SAS signatures are redacted from every formattedMessage (§4.8)', () => {
+  const url = 'https://acct.blob.core.windows.net/c/x.zip?sv=2018-03-28&sr=b&sig=SeCrEtSiGnAtUrE%3D&se=2026';
+  const now = new Date('2026-01-15T10:20:30Z');
+  const json = buildStatusJson({
+    now, computerName: 'vm', osName: 'ubuntu', osVersion: '24.04',
+    handlers: [{
+      handlerName: 'Pub.Ext', handlerVersion: '1.0', status: 'NotReady', code: 1, message: `Download of ${url} failed`,
+      runtimeSettings: { sequenceNumber: 0, timestamp: now, status: { status: 'error', code: 1, formattedMessage: { lang: 'en-US', message: `get ${url}` },
+        substatus: [{ name: 'StdErr', status: 'error', code: 1, formattedMessage: { lang: 'en-US', message: `curl ${url}` } }] } },
+    }],
+    goalState: { inSvdSeqNo: '1', status: 'Failed', code: -1, message: `failed: ${url}`, finished: now },
+  });
+  assert.ok(!json.includes('SeCrEtSiGnAtUrE'), json);
+  const v = JSON.parse(json);
+  const h = v.aggregateStatus.handlerAggregateStatus[0];
+  assert.match(h.formattedMessage.message, /&sig=\*{5}&se=2026 failed$/);
+  assert.equal(h.runtimeSettingsStatus.settingsStatus.status.substatus[0].name, 'StdErr');
+  assert.match(h.runtimeSettingsStatus.settingsStatus.status.substatus[0].formattedMessage.message, /^curl https:\/\/acct/);
+});

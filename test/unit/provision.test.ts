@@ -172,3 +172,21 @@ test('cloud-init mode: waits for ovf-env.xml, reports, fingerprints, marks; time
     assert.equal(bad.error, 'OVF xml could not be parsed');
   } finally { none.cleanup(); }
 });
+
+test('executed CustomData runs before the host keys are regenerated (§3.6 steps 12 → 14)', async () => {
+  let keysSeenByCustomData: string | undefined;
+  const bed = makeBed({ 'Provisioning.ExecuteCustomData': 'y', 'Provisioning.RegenerateSshHostKeyPair': 'y', 'Provisioning.SshHostKeyPairType': 'ed25519' },
+    (argv, _opts, b) => {
+      if (argv[0] !== '/var/lib/waagent/CustomData') return undefined;
+      keysSeenByCustomData = fs.readdirSync(b.p('/etc/ssh')).filter((f) => f.startsWith('ssh_host_')).join(',');
+      return { code: 0 };
+    });
+  try {
+    const out = await provision(bed.ctx, { ovf: ovf({ customData: Buffer.from('#!/bin/sh\necho hi\n').toString('base64') }), fabric: fakeFabric() });
+    assert.equal(out.success, true, out.error);
+    assert.equal(keysSeenByCustomData, 'ssh_host_rsa_key.pub', 'CustomData saw the host keys of the image, untouched');
+    assert.equal(fs.existsSync(bed.p('/etc/ssh/ssh_host_rsa_key.pub')), false);
+    assert.ok(fs.existsSync(bed.p('/etc/ssh/ssh_host_ed25519_key')));
+    assert.equal(out.thumbprint, sshFingerprint(bed.read('/etc/ssh/ssh_host_ed25519_key.pub')).replace(/:/g, ''));
+  } finally { bed.cleanup(); }
+});

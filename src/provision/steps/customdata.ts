@@ -26,7 +26,7 @@ export async function applyCustomData(ctx: AgentContext, customData: string | un
   ctx.log.info(`Saved CustomData to ${file}${changed ? '' : ' (unchanged)'}`);
   if (!execute) return changed;
   const started = Date.now();
-  const r = await os.run([file], { cwd: ctx.libDir, timeoutMs, quietOutput: true });
+  const r = await os.run([file], { cwd: ctx.libDir, timeoutMs, quietOutput: true, resolveOnExit: true });
   const secs = ((Date.now() - started) / 1000).toFixed(1);
   if (r.timedOut) ctx.log.error(`CustomData did not finish within ${Math.round(timeoutMs / 60000)} minutes and was killed (${secs}s)`);
   else if (r.spawnError) ctx.log.error(`CustomData could not be started: ${r.spawnError}`);

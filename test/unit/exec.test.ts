@@ -1,0 +1,35 @@
+// The command runner: argv only, timeouts that kill the process group, and resolveOnExit for scripts that leave a
+// background process holding their output (CustomData).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRunner } from '../../src/core/exec';
+
+const run = createRunner({ PATH: '/usr/sbin:/usr/bin:/sbin:/bin' });
+
+test('argv is passed as is: no shell expands it', async () => {
+  const r = await run(['echo', '$HOME', '`id`', ';', 'x']);
+  assert.equal(r.code, 0);
+  assert.equal(r.stdout, '$HOME `id` ; x\n');
+});
+
+test('a missing program is a spawn error, not a throw', async () => {
+  const r = await run(['/nonexistent/program']);
+  assert.equal(r.code, -1);
+  assert.match(r.spawnError ?? '', /ENOENT/);
+});
+
+test('timeout kills the whole process group', async () => {
+  const t0 = Date.now();
+  const r = await run(['sh', '-c', 'sleep 9 & sleep 9'], { timeoutMs: 300 });
+  assert.equal(r.timedOut, true);
+  assert.ok(Date.now() - t0 < 5000, 'returned after the timeout');
+});
+
+test('resolveOnExit: a background child holding stdout does not hold the caller', async () => {
+  const t0 = Date.now();
+  const r = await run(['sh', '-c', 'sleep 8 & echo started'], { resolveOnExit: true, timeoutMs: 30_000 });
+  const ms = Date.now() - t0;
+  assert.equal(r.code, 0);
+  assert.equal(r.stdout, 'started\n');
+  assert.ok(ms < 5000, `resolved after ${ms} ms`);
+});
