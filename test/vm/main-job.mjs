@@ -53,7 +53,7 @@ try {
   console.log(`# VM up (PID 1 = ${vm.pid}); running ${process.env.WAAGENT_BIN ?? exe} -daemon (timeout ${timeoutS} s)`);
   const run = await vm.run(['-daemon'], { timeoutMs: timeoutS * 1000, until: 'ready', graceMs: 3000 });
   const s = vm.simulator.summary();
-  const rel = (t) => `${((t - run.startedAt) / 1000).toFixed(3)} s`;
+  const rel = (t) => `${((t - (run.agentStartedAt ?? run.startedAt)) / 1000).toFixed(3)} s`;
   console.log('\n== Run');
   console.log(`ended by: ${run.reason}; exit code ${run.exitCode ?? '-'}${run.signal ? ` (signal ${run.signal})` : ''}`);
   console.log(`agent CPU ${run.cpuMs} ms; peak RSS of the agent's processes ${(run.peakAgentRssKb / 1024).toFixed(1)} MiB (whole tree ${(run.peakRssKb / 1024).toFixed(1)} MiB)`);

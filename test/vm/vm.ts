@@ -77,6 +77,8 @@ export interface RunResult {
   endedAt: number;
   /** Time of the first Ready report accepted during this run (simulator clock = host clock). */
   readyAt?: number;
+  /** When the runner inside the VM spawned the agent (after the runner's own start-up). */
+  agentStartedAt: number;
   /** From the agent's spawn (by the runner inside the VM) to the Ready report the simulator accepted. */
   timeToReadyMs?: number;
   /** user+system CPU of the agent and every descendant it waited for. */
@@ -599,7 +601,7 @@ export class Vm {
       if (s && s.readyCount > readyBefore) readyAt = s.healthReports.filter((h) => h.state === 'Ready')[readyBefore]?.at;
     }
     return {
-      argv, exitCode: res.code, signal: res.signal, reason, startedAt, endedAt: Date.now(), readyAt,
+      argv, exitCode: res.code, signal: res.signal, reason, startedAt, agentStartedAt, endedAt: Date.now(), readyAt,
       timeToReadyMs: readyAt !== undefined ? readyAt - agentStartedAt : undefined, cpuMs: res.cpuMs,
       peakRssKb: peak, peakAgentRssKb: Math.max(peakAgent, peakHwm), peakAgentAnonKb: peakAnon, peakAgentFileKb: peakFile, agentHwmKb: peakHwm, idle, stdout, stderr,
     };
