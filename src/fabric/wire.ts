@@ -171,30 +171,22 @@ export class WireClient {
     const next: GoalState = { doc, ids, certificates: prev?.certificates ?? [], certificatesOk: prev?.certificatesOk ?? true };
     const pending: [string, string][] = [[`GoalState.${doc.incarnation}.xml`, xml]];
 
-    // The sub-documents are independent: fetch them side by side (one round trip instead of four).
-    const fetchDoc = async (what: string, uri: string): Promise<string> => bodyText(await this.call(what, 'GET', uri, this.wireHeaders()));
+    // The sub-documents are independent: fetch them side by side (one round trip instead of four). A document whose
+    // URL did not change is kept from the previous goal state.
+    const subDocument = async <K extends 'hostingEnv' | 'sharedConfig' | 'extensionsConfig'>(
+      key: K, uriKey: keyof GoalStateDoc, what: string, file: string, parse: (xml: string) => NonNullable<GoalState[K]>,
+    ): Promise<void> => {
+      const uri = doc[uriKey];
+      if (typeof uri !== 'string' || !uri) return;
+      if (reuse(uriKey)) { next[key] = prev?.[key]; return; }
+      const t = bodyText(await this.call(what, 'GET', uri, this.wireHeaders()));
+      next[key] = parse(t);
+      pending.push([file, t]);
+    };
     await Promise.all([
-      (async () => {
-        if (!doc.hostingEnvUri) return;
-        if (reuse('hostingEnvUri')) { next.hostingEnv = prev?.hostingEnv; return; }
-        const t = await fetchDoc('HostingEnvironmentConfig', doc.hostingEnvUri);
-        next.hostingEnv = parseHostingEnv(t);
-        pending.push(['HostingEnvironmentConfig.xml', t]);
-      })(),
-      (async () => {
-        if (!doc.sharedConfigUri) return;
-        if (reuse('sharedConfigUri')) { next.sharedConfig = prev?.sharedConfig; return; }
-        const t = await fetchDoc('SharedConfig', doc.sharedConfigUri);
-        next.sharedConfig = parseSharedConfig(t);
-        pending.push(['SharedConfig.xml', t]);
-      })(),
-      (async () => {
-        if (!doc.extensionsConfigUri) return;
-        if (reuse('extensionsConfigUri')) { next.extensionsConfig = prev?.extensionsConfig; return; }
-        const t = await fetchDoc('ExtensionsConfig', doc.extensionsConfigUri);
-        next.extensionsConfig = parseExtensionsConfig(t);
-        pending.push([`ExtensionsConfig.${doc.incarnation}.xml`, t]);
-      })(),
+      subDocument('hostingEnv', 'hostingEnvUri', 'HostingEnvironmentConfig', 'HostingEnvironmentConfig.xml', parseHostingEnv),
+      subDocument('sharedConfig', 'sharedConfigUri', 'SharedConfig', 'SharedConfig.xml', parseSharedConfig),
+      subDocument('extensionsConfig', 'extensionsConfigUri', 'ExtensionsConfig', `ExtensionsConfig.${doc.incarnation}.xml`, parseExtensionsConfig),
       (async () => {
         if (!doc.certificatesUri) { next.certificates = []; next.certificatesOk = true; return; }
         if (reuse('certificatesUri')) return;
