@@ -363,3 +363,23 @@ test('distro commands: Debian sshd restart and services, RedHat hostnamectl, Cor
     assert.equal(core.ctx.os.isSystemUser('sshd'), true);
   } finally { core.cleanup(); }
 });
+
+test('sudoers: visudo checks the new content before it goes live; a rejected entry leaves the file as it was', async () => {
+  const seen: string[] = [];
+  const bed = makeBed({}, (argv) => {
+    if (argv[0] !== 'visudo') return undefined;
+    const text = fs.readFileSync(bed.p(argv[2]), 'utf8');
+    seen.push(argv[2]);
+    return text.includes('bad!user') ? { code: 1, stderr: 'syntax error near line 2' } : { code: 0, stdout: 'parsed OK' };
+  });
+  try {
+    fs.mkdirSync(bed.p('/usr/sbin'), { recursive: true });
+    fs.writeFileSync(bed.p('/usr/sbin/visudo'), '', { mode: 0o755 });
+    assert.equal(await applySudoers(bed.ctx, 'azureuser', true), true);
+    assert.equal(bed.read('/etc/sudoers.d/waagent'), 'azureuser ALL=(ALL) NOPASSWD: ALL\n');
+    assert.match(seen[0], /^\/etc\/sudoers\.d\/\.[^/]*$/, 'visudo checked a candidate that #includedir ignores (a name with a dot)');
+    await assert.rejects(applySudoers(bed.ctx, 'bad!user', false), /failed validation/);
+    assert.equal(bed.read('/etc/sudoers.d/waagent'), 'azureuser ALL=(ALL) NOPASSWD: ALL\n', 'the live file is unchanged');
+    assert.deepEqual(fs.readdirSync(bed.p('/etc/sudoers.d')), ['waagent'], 'no candidate left behind');
+  } finally { bed.cleanup(); }
+});

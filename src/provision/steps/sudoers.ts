@@ -5,7 +5,8 @@ import type { AgentContext } from '../../context';
 /**
  * Grants `user` sudo: appends `<user> ALL=(ALL) NOPASSWD: ALL` (no password given) or `<user> ALL=(ALL) ALL` to
  * `<OS.SudoersDir>/waagent` unless present, mode 0440; creates the directory and its `#includedir` when missing;
- * checks the file with `visudo -cf` when available and removes the line again (throwing) if it fails. On OpenBSD
+ * checks the new content with `visudo -cf` (when installed) before it replaces the file, and throws without changing
+ * it if the check fails. On OpenBSD
  * appends the `permit` line to /etc/doas.conf instead. Returns whether the file changed.
  */
 export async function applySudoers(ctx: AgentContext, user: string, nopasswd: boolean): Promise<boolean> {
@@ -38,14 +39,19 @@ export async function applySudoers(ctx: AgentContext, user: string, nopasswd: bo
     return false;
   }
   const content = `${[...lines, line].join('\n')}\n`;
-  os.fs.write(file, content, { mode: 0o440 });
   if (os.which('visudo')) {
-    const r = await os.run(['visudo', '-cf', file]);
-    if (r.code !== 0) {
-      if (old === undefined) os.fs.remove(file); else os.fs.write(file, old, { mode: 0o440 });
-      throw new Error(`sudoers file ${file} failed validation (visudo -cf): ${(r.stdout + r.stderr).trim()}`);
+    // Checked before it goes live: the candidate's name has a dot, which sudo's #includedir skips, so a file that
+    // fails validation never reaches sudo, not even for a moment.
+    const candidate = `${dir}/.waagent.check`;
+    os.fs.write(candidate, content, { mode: 0o440 });
+    try {
+      const r = await os.run(['visudo', '-cf', candidate]);
+      if (r.code !== 0) throw new Error(`sudoers entry for ${user} failed validation (visudo -cf): ${(r.stdout + r.stderr).trim()}`);
+    } finally {
+      os.fs.remove(candidate);
     }
   }
+  os.fs.write(file, content, { mode: 0o440 });
   await os.relabel(file);
   ctx.log.info(`Added sudoers entry for ${user}${nopasswd ? ' (NOPASSWD)' : ''}`);
   return true;
