@@ -6,7 +6,7 @@
  * children's environment when OS.EnableFIPS=y, DECISIONS.md D25).
  */
 import * as fs from 'node:fs';
-import { log, Level, streamAppender, type Appender, type Logger } from '../core/log';
+import { log, Level, streamAppender, fileAppender, type Appender, type Logger } from '../core/log';
 import { createRunner } from '../core/exec';
 import { SysRoot } from '../core/sysroot';
 import { detectDistro } from '../os/detect';
@@ -71,20 +71,8 @@ export function devConsoleAppender(path = '/dev/console', level: Level = Level.I
   };
 }
 
-/**
- * The log file appender: opened (created 0644), appended to and closed for every line, as WALinuxAgent does, so that
- * logrotate may move the file at any time (no copytruncate, no signal) and a deleted file is re-created.
- */
-export function logFileAppender(path: string, level: Level): Appender {
-  return {
-    level,
-    kind: 'file',
-    write(line) {
-      const fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOCTTY, 0o644);
-      try { fs.writeSync(fd, line); } finally { fs.closeSync(fd); }
-    },
-  };
-}
+/** The log file appender (opened per line; see `fileAppender`). */
+export const logFileAppender = fileAppender;
 
 /** Stops mirroring the log to /dev/console (called once provisioning has completed, Logs.Console). */
 export function dropConsoleAppender(): void {

@@ -80,17 +80,18 @@ export class Logger {
   error(msg: string): void { this.log(Level.ERROR, msg); }
 }
 
-/** Appends to a file (created 0644 if missing; the directory must exist). Reopened lazily after a failure. */
+/**
+ * The log file appender: opened (created 0644), appended to and closed for every line, as WALinuxAgent does, so that
+ * logrotate may move the file at any time (no copytruncate, no signal) and a deleted file is re-created.
+ */
 export function fileAppender(path: string, level: Level): Appender {
-  let fd: number | null = null;
   return {
     level,
     kind: 'file',
     write(line) {
-      if (fd === null) fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT, 0o644);
-      try { fs.writeSync(fd, line); } catch (e) { try { fs.closeSync(fd); } catch { /* ignore */ } fd = null; throw e; }
+      const fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOCTTY, 0o644);
+      try { fs.writeSync(fd, line); } finally { fs.closeSync(fd); }
     },
-    close() { if (fd !== null) { try { fs.closeSync(fd); } catch { /* ignore */ } fd = null; } },
   };
 }
 

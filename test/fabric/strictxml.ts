@@ -147,6 +147,16 @@ export function parseStrictXml(input: string): SElement {
   return root;
 }
 
+/** The first descendant of `el` (document order) with local name `local`. */
+export function descendant(el: SElement, local: string): SElement | undefined {
+  for (const c of el.children) {
+    if (c.local === local) return c;
+    const d = descendant(c, local);
+    if (d) return d;
+  }
+  return undefined;
+}
+
 /** The direct children of `el` with local name `local`. */
 export function kids(el: SElement, local: string): SElement[] {
   return el.children.filter((c) => c.local === local);

@@ -8,7 +8,7 @@ import forge from 'node-forge';
 import { startSimulator, type Simulator } from '../fabric/simulator';
 import { buildOvfEnv, defaultScenario, type Scenario } from '../fabric/scenario';
 import { makeTenantCertificate } from '../fabric/certgen';
-import { parseStrictXml, kids, one, type SElement } from '../fabric/strictxml';
+import { parseStrictXml, kids, one, descendant } from '../fabric/strictxml';
 import { decryptEnvelopedData } from '../../src/crypto/pkcs7';
 
 interface Resp { status: number; headers: http.IncomingHttpHeaders; body: string }
@@ -31,14 +31,7 @@ function request(url: string, opts: { method?: string; headers?: Record<string, 
 const WIRE = { 'x-ms-agent-name': 'WALinuxAgent', 'x-ms-version': '2012-11-30' };
 const POST = { ...WIRE, 'Content-Type': 'text/xml;charset=utf-8' };
 
-function find(el: SElement, local: string): SElement | undefined {
-  for (const c of el.children) {
-    if (c.local === local) return c;
-    const d = find(c, local);
-    if (d) return d;
-  }
-  return undefined;
-}
+const find = descendant;
 
 function healthXml(p: { inc: string; cid: string; iid: string; state: string; sub?: string; desc?: string; roleTag?: string }): string {
   const details = p.sub !== undefined ? `<Details><SubStatus>${p.sub}</SubStatus><Description>${p.desc ?? ''}</Description></Details>` : '';

@@ -1,14 +1,7 @@
 /** Reads a health report with the simulator's strict XML reader (independent of the agent's parser). */
-import { parseStrictXml, type SElement } from '../fabric/strictxml';
+import { parseStrictXml, descendant } from '../fabric/strictxml';
 
-function first(el: SElement, local: string): SElement | undefined {
-  for (const c of el.children) {
-    if (c.local === local) return c;
-    const d = first(c, local);
-    if (d) return d;
-  }
-  return undefined;
-}
+const first = descendant;
 
 export function parseHealthStrict(xml: string): { state?: string; subStatus?: string; description?: string } {
   const root = parseStrictXml(xml);
