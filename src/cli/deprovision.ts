@@ -71,13 +71,14 @@ export async function runDeprovision(
       }
     }
     phase = 'running';
-    const failures = await executePlan(plan, ctx);
-    // §4.1 step 6: the log file was deleted; keep logging to the terminal (and /dev/console) only.
+    // §4.1 step 6: one action deletes the log file, and a line logged by any later action would create it again —
+    // so from here on, log to the terminal (and /dev/console) only.
     const { dropFileAppender } = await import('./setup');
     dropFileAppender(log);
     if (!log.hasAppender((a) => a.kind === 'stream' && a.target === io.output)) {
       log.addAppender(streamAppender(io.output, opts.verbose ? Level.VERBOSE : Level.INFO));
     }
+    const failures = await executePlan(plan, ctx);
     if (failures.length) {
       log.error(`Deprovision finished with ${failures.length} failed action(s): ${failures.map((f) => f.name).join('; ')}`);
       return 1;
