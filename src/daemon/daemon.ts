@@ -12,6 +12,8 @@ import { markerStep, runProvisioning } from './provisioning-handler';
 import { runGoalStateLoop } from './goal-state-loop';
 import { startFabricLink, type FabricLinkHandle, type FabricLinkOptions } from '../fabric/link';
 import { ENDPOINT_FILE, PROTOCOL_FILE } from '../fabric/endpoint';
+import { startDuties, type DutiesHandle } from './duties';
+import { loadDuties } from './duty-list';
 
 export interface DaemonOptions {
   /** Called once provisioning has completed (the CLI drops the /dev/console appender). */
@@ -48,10 +50,19 @@ export async function runDaemonLoop(ctx: AgentContext, opts: DaemonOptions): Pro
   if (conf.bool('AutoUpdate.Enabled')) log.verbose('AutoUpdate.Enabled is ignored: this agent never updates itself (D4)');
 
   let link: FabricLinkHandle | undefined;
+  let duties: { abort: AbortController; handle: DutiesHandle } | undefined;
+  const stopDuties = async (): Promise<void> => {
+    if (!duties) return;
+    duties.abort.abort();
+    await duties.handle.stopped;
+    duties = undefined;
+  };
   try {
     while (!opts.signal.aborted) {
       try {
-        link = await startUp(ctx, opts);
+        const started = await startUp(ctx, opts);
+        link = started.link;
+        duties = started.duties;
         if (opts.signal.aborted) break;
         if (os.fs.exists(`${libDir}/disable_agent`)) {
           log.info(`The agent is disabled (${libDir}/disable_agent exists; remove it and restart the service to enable it): idling`);
@@ -62,11 +73,13 @@ export async function runDaemonLoop(ctx: AgentContext, opts: DaemonOptions): Pro
         break;
       } catch (e) {
         log.error(`Daemon ended with exception -- Sleep 15 seconds and restart daemon: ${errorText(e)}`);
+        await stopDuties();
         link?.close(); link = undefined;
         await new Promise((r) => setTimeout(r, opts.restartDelayMs ?? 15_000));
       }
     }
   } finally {
+    await stopDuties();
     link?.close();
     try { removePidFile(os.fs, pidFile); } catch { /* best effort */ }
   }
@@ -74,22 +87,41 @@ export async function runDaemonLoop(ctx: AgentContext, opts: DaemonOptions): Pro
   return 0;
 }
 
-/** Steps 8–9 of §3.1: forget the endpoint, check the marker, start the link, provision. Returns the live link. */
-async function startUp(ctx: AgentContext, opts: DaemonOptions): Promise<FabricLinkHandle> {
+/** Steps 7–9 of §3.1: forget the endpoint, check the marker, start the link and the duties (beside provisioning,
+ *  D18), provision. Returns the live link and the running duties. */
+async function startUp(ctx: AgentContext, opts: DaemonOptions): Promise<{ link: FabricLinkHandle; duties: { abort: AbortController; handle: DutiesHandle } }> {
   const { os, libDir, log } = ctx;
   for (const f of [PROTOCOL_FILE, ENDPOINT_FILE]) {
     try { fs.rmSync(os.fs.p(`${libDir}/${f}`), { force: true }); } catch (e) { log.warn(`Cannot remove ${libDir}/${f}: ${errorText(e)}`); }
   }
   const state = await markerStep(ctx);
   const link = startFabricLink(ctx, opts.link);
+  let provisionedDone!: () => void;
+  const provisioned = new Promise<void>((r) => { provisionedDone = r; });
+  const abort = new AbortController();
+  const stopOnSignal = (): void => abort.abort();
+  opts.signal.addEventListener('abort', stopOnSignal, { once: true });
+  const handle = startDuties(await loadDuties(ctx), { ctx, link, signal: abort.signal, provisioned });
+  void handle.stopped.then(() => opts.signal.removeEventListener('abort', stopOnSignal));
+  const duties = { abort, handle };
   if (state === 'provision') {
-    const r = await runProvisioning(ctx, link);
-    if (r.kind === 'provisioned' && r.outcome.success) opts.onProvisioned?.();
+    try {
+      const r = await runProvisioning(ctx, link);
+      if (r.kind === 'provisioned' && r.outcome.success) opts.onProvisioned?.();
+    } catch (e) {
+      abort.abort(); // the restart starts them afresh
+      await handle.stopped;
+      link.close();
+      throw e;
+    } finally {
+      provisionedDone();
+    }
   } else {
     // D21: a provisioned VM reports Ready at every daemon start (a crash between the marker and an accepted Ready
     // is covered; the fabric treats a repeated Ready as harmless).
     link.reportHealth({ state: 'Ready' });
     opts.onProvisioned?.();
+    provisionedDone();
   }
-  return link;
+  return { link, duties };
 }

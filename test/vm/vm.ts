@@ -528,8 +528,11 @@ export class Vm {
     let stderr = '';
     child.stdout!.on('data', (c: Buffer) => { stdout = (stdout + c.toString()).slice(-65536); });
     child.stderr!.on('data', (c: Buffer) => { stderr = (stderr + c.toString()).slice(-65536); });
+    // 'close' comes after the output pipes ended; a background child of the agent (a handler, CustomData) may hold
+    // them, so the run also ends 2 s after 'exit'.
     const done = new Promise<void>((r) => {
-      child.on('exit', () => r());
+      child.on('close', () => r());
+      child.on('exit', () => { setTimeout(r, 2000).unref(); });
       child.on('error', (e) => { stderr += `\nvm: cannot start nsenter: ${e.message}`; r(); });
     });
     this.current = { runner: child, nsenterPid: child.pid! };
@@ -617,18 +620,48 @@ export class Vm {
     }
   }
 
-  /** Runs a command chrooted in the VM and returns its exit code and output (no measurement). */
-  exec(argv: string[], input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  /**
+   * Runs a command chrooted in the VM and returns its exit code and output (no measurement). Resolves once the
+   * command exited and its output pipes closed ('close', not 'exit': Node may emit 'exit' before the pipes delivered
+   * their data); a command that leaves a background child holding the pipes resolves `closeGraceMs` after its exit
+   * with what it printed. Rejects — never returns empty output — when the command could not run in the VM: the VM is
+   * not running, nsenter or chroot failed, or the program is missing.
+   */
+  exec(argv: string[], input?: string, closeGraceMs = 5000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    if (!this.pid1 || this.destroyed || !existsSync(`/proc/${this.pid1}`)) {
+      return Promise.reject(new Error(`vm.exec(${JSON.stringify(argv)}): the VM is not running`));
+    }
     return new Promise((resolve, reject) => {
       const c = spawn('nsenter', ['-t', String(this.pid1), '-m', '-u', '-i', '-n', '-p', '--', ...DROP_CAPS, 'chroot', `${this.dir}/merged`, ...argv], {
         env: AGENT_ENV, stdio: ['pipe', 'pipe', 'pipe'],
       });
       let stdout = '';
       let stderr = '';
+      let settled = false;
+      let exitCode: number | null = null;
+      let graceTimer: NodeJS.Timeout | undefined;
       c.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
       c.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
-      c.on('error', reject);
-      c.on('exit', (code) => resolve({ code, stdout, stderr }));
+      const finish = (): void => {
+        if (settled) return;
+        settled = true;
+        if (graceTimer) clearTimeout(graceTimer);
+        // nsenter/setpriv/chroot report their own failures with their name first (chroot: 125 cannot chroot, 126
+        // not executable, 127 not found); the command's own output never starts that way.
+        const own = /^(nsenter|setpriv|chroot): /m.exec(stderr);
+        if (own && (exitCode === 1 || exitCode === 125 || exitCode === 126 || exitCode === 127)) {
+          reject(new Error(`vm.exec(${JSON.stringify(argv)}) could not run (exit ${exitCode}): ${stderr.trim()}`));
+        } else {
+          resolve({ code: exitCode, stdout, stderr });
+        }
+      };
+      c.on('error', (e) => { if (!settled) { settled = true; reject(new Error(`vm.exec: cannot start nsenter: ${e.message}`)); } });
+      c.on('exit', (code) => {
+        exitCode = code;
+        graceTimer = setTimeout(finish, closeGraceMs);
+      });
+      c.on('close', (code) => { exitCode = code; finish(); });
+      c.stdin!.on('error', () => { /* the command did not read its input */ });
       c.stdin!.end(input ?? '');
     });
   }

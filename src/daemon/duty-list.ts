@@ -1,0 +1,28 @@
+/**
+ * Which duties the daemon runs (duties.ts), in start order. Each is loaded lazily, only when its switch is on, so the
+ * idle daemon holds the code of what it uses and nothing else.
+ */
+import type { AgentContext } from '../context';
+import type { Duty } from './duties';
+
+interface DutyEntry {
+  name: string;
+  /** Cheap check of the configuration before loading the module. */
+  wanted(ctx: AgentContext): boolean;
+  load(): Promise<Duty>;
+}
+
+const ENTRIES: DutyEntry[] = [
+  // e.g. { name: 'resource disk', wanted: (c) => c.conf.bool('ResourceDisk.Format') || c.conf.bool('ResourceDisk.EnableSwap'),
+  //        load: async () => (await import('./resource-disk/duty')).resourceDiskDuty },
+];
+
+/** Loads the duties whose switch is on. A module that fails to load is logged and left out. */
+export async function loadDuties(ctx: AgentContext): Promise<Duty[]> {
+  const out: Duty[] = [];
+  for (const e of ENTRIES) {
+    if (!e.wanted(ctx)) continue;
+    try { out.push(await e.load()); } catch (err) { ctx.log.error(`${e.name}: cannot load: ${err instanceof Error ? err.message : String(err)}`); }
+  }
+  return out;
+}
