@@ -131,7 +131,8 @@ test('VM bed: DVD through the mount helper, simulator inside, fabric addresses b
     assert.deepEqual(s.failures, []);
     const inc = s.incarnation;
     vm.simulator.bumpIncarnation();
-    for (let i = 0; i < 100 && vm.simulator.summary()?.incarnation !== inc + 1; i++) await new Promise((r) => setTimeout(r, 20));
+    // a condition with a generous bound, not a fixed count of short sleeps (a loaded CI machine is slow to deliver signals)
+    for (const end = Date.now() + 15_000; Date.now() < end && vm.simulator.summary()?.incarnation !== inc + 1;) await new Promise((r) => setTimeout(r, 50));
     assert.equal(vm.simulator.summary()?.incarnation, inc + 1, 'the simulator did not take the incarnation signal');
     const changed = vm.changedPaths();
     const find = (p: string) => changed.find((c) => c.path === p);
