@@ -12,6 +12,7 @@ import { SysRoot } from '../core/sysroot';
 import { detectDistro } from '../os/detect';
 import { createOs } from '../os/factory';
 import { defaultConfigPath, loadConfig, reportProblems } from '../config/load';
+import { proxySecrets } from '../core/proxy-auth';
 import { exists } from '../core/files';
 import type { AgentContext } from '../context';
 import type { CliOptions } from './args';
@@ -116,6 +117,7 @@ export async function setupAgent(opts: CliOptions, setup: SetupOptions = {}): Pr
     log.addAppender(consoleAppender);
   }
   // Problems in the file go to every appender, now that they are all there.
+  for (const secret of proxySecrets({ host: conf.str('HttpProxy.Host') })) log.addSecret(secret); // D30
   reportProblems(conf, log);
 
   ensureExtensionLogDir(root.path(conf.s('Extension.LogDir')));

@@ -6,10 +6,12 @@ import { writeSync } from 'node:fs';
 import type { CliOptions } from './args';
 import type { Config } from '../config/config';
 import { setupAgent } from './setup';
+import { redactProxyCredentials } from '../core/proxy-auth';
 
 /** The lines `-show-configuration` prints. */
 export function configurationText(conf: Config): string {
-  return conf.effective().map(([k, v]) => `${k} = ${v}\n`).join('');
+  // D30: a proxy password never shows, not even in the operator's own configuration dump
+  return conf.effective().map(([k, v]) => `${k} = ${k === 'HttpProxy.Host' ? redactProxyCredentials(String(v)) : v}\n`).join('');
 }
 
 /** Runs the start-up (§1.4) and prints the configuration; 0, or throws on a configuration error. */

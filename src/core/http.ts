@@ -9,6 +9,7 @@ import * as https from 'node:https';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { AGENT_NAME, AGENT_VERSION } from '../version';
+import { splitUserInfo, decodeComponent } from './proxy-auth';
 
 export const USER_AGENT = `${AGENT_NAME}/${AGENT_VERSION}`;
 export const DEFAULT_IDLE_TIMEOUT_MS = 10_000;
@@ -43,9 +44,24 @@ export function bodyText(r: HttpResponse): string {
   return r.body.toString('utf8').replace(/^\uFEFF/, '');
 }
 
-/** Proxy configuration from waagent.conf (`HttpProxy.Host`, `HttpProxy.Port`). */
+/** Proxy configuration from waagent.conf (`HttpProxy.Host`, `HttpProxy.Port`); the host may carry `user:password@`. */
 export interface ProxyConfig { host?: string | null; port?: number | null }
-export interface ProxyTarget { host: string; port: number }
+export interface ProxyTarget {
+  host: string;
+  port: number;
+  /** Credentials from the proxy URL or `HttpProxy.Host` (D30), percent-decoded; sent as `Proxy-Authorization: Basic`. */
+  auth?: { user: string; password: string };
+}
+
+/** The `Proxy-Authorization` header value for a proxy with credentials, or undefined. */
+export function proxyAuthorization(p: ProxyTarget): string | undefined {
+  return p.auth ? `Basic ${Buffer.from(`${p.auth.user}:${p.auth.password}`, 'utf8').toString('base64')}` : undefined;
+}
+
+/** A proxy for messages: `host:port`, never the credentials. */
+export function describeProxy(p: ProxyTarget): string {
+  return `${p.host.includes(':') ? `[${p.host}]` : p.host}:${p.port}`;
+}
 
 /** Addresses that are never proxied whatever the caller asks: the wire server (and its host plugin) and IMDS. */
 const NEVER_PROXY = /^(168\.63\.129\.16|169\.254\.169\.254)$/;
@@ -81,21 +97,32 @@ export function bypassesProxy(host: string, noProxy: string | undefined): boolea
 
 /**
  * The proxy for a URL (§5.4): configuration wins (`HttpProxy.Host`, port default 80), then `http_proxy`/`HTTP_PROXY`
- * or `https_proxy`/`HTTPS_PROXY` by scheme, minus `no_proxy`/`NO_PROXY`. Only host and port are used.
+ * or `https_proxy`/`HTTPS_PROXY` by scheme, minus `no_proxy`/`NO_PROXY`. Host, port and credentials (D30:
+ * `http://user:password@host:port`, or `user:password@host` in `HttpProxy.Host`, percent-decoded) are used.
  */
 export function proxyFor(url: URL, conf: ProxyConfig | undefined, env: NodeJS.ProcessEnv = process.env): ProxyTarget | undefined {
   const host = url.hostname.replace(/^\[|\]$/g, '');
   if (NEVER_PROXY.test(host)) return undefined;
   if (bypassesProxy(host, env.no_proxy ?? env.NO_PROXY)) return undefined;
-  if (conf?.host) return { host: conf.host, port: conf.port && conf.port > 0 ? conf.port : 80 };
+  if (conf?.host) {
+    const { host: h, auth } = splitUserInfo(conf.host.trim().replace(/^https?:\/\//i, '').replace(/\/+$/, ''));
+    return { host: h.replace(/^\[|\]$/g, ''), port: conf.port && conf.port > 0 ? conf.port : 80, ...(auth ? { auth } : {}) };
+  }
   const raw = url.protocol === 'https:' ? env.https_proxy ?? env.HTTPS_PROXY : env.http_proxy ?? env.HTTP_PROXY;
   if (!raw) return undefined;
   try {
     const p = new URL(raw.includes('://') ? raw : `http://${raw}`);
-    return { host: p.hostname.replace(/^\[|\]$/g, ''), port: p.port ? Number(p.port) : 80 };
+    const target: ProxyTarget = { host: p.hostname.replace(/^\[|\]$/g, ''), port: p.port ? Number(p.port) : 80 };
+    if (p.username || p.password) target.auth = { user: decodeComponent(p.username), password: decodeComponent(p.password) };
+    return target;
   } catch {
     return undefined;
   }
+}
+
+function authHeader(p: ProxyTarget): Record<string, string> {
+  const v = proxyAuthorization(p);
+  return v ? { 'Proxy-Authorization': v } : {};
 }
 
 /** Opens a CONNECT tunnel through the proxy and returns the TLS socket to the target. */
@@ -104,19 +131,27 @@ function connectTunnel(proxy: ProxyTarget, target: URL, timeoutMs: number): Prom
     const port = target.port || '443';
     const req = http.request({
       host: proxy.host, port: proxy.port, method: 'CONNECT', path: `${target.hostname}:${port}`, agent: false,
-      headers: { Host: `${target.hostname}:${port}`, 'User-Agent': USER_AGENT },
+      headers: { Host: `${target.hostname}:${port}`, 'User-Agent': USER_AGENT, ...authHeader(proxy) },
     });
-    req.setTimeout(timeoutMs, () => req.destroy(new HttpIoError(`proxy CONNECT timed out after ${timeoutMs} ms`, 'ETIMEDOUT')));
-    req.on('error', (e) => reject(e instanceof HttpIoError ? e : new HttpIoError(`proxy CONNECT failed: ${e.message}`, (e as NodeJS.ErrnoException).code)));
+    req.setTimeout(timeoutMs, () => req.destroy(new HttpIoError(`proxy ${describeProxy(proxy)} CONNECT timed out after ${timeoutMs} ms`, 'ETIMEDOUT')));
+    req.on('error', (e) => reject(e instanceof HttpIoError ? e : new HttpIoError(`proxy ${describeProxy(proxy)} CONNECT failed: ${e.message}`, (e as NodeJS.ErrnoException).code)));
     req.on('connect', (res, socket) => {
       if (res.statusCode !== 200) {
         socket.destroy();
-        reject(new HttpIoError(`proxy refused CONNECT: HTTP ${res.statusCode}`));
+        reject(new HttpIoError(res.statusCode === 407
+          ? `proxy ${describeProxy(proxy)} requires authentication (HTTP 407)${proxy.auth ? ': the credentials were refused' : ': none configured'}`
+          : `proxy ${describeProxy(proxy)} refused CONNECT: HTTP ${res.statusCode}`));
         return;
       }
+      // The handshake gets the same idle bound as everything else, and a tunnel the proxy closes before it
+      // completes is an error, not a wait without end.
       const t = tls.connect({ socket, servername: net.isIP(target.hostname) ? undefined : target.hostname });
-      t.once('secureConnect', () => resolve(t));
-      t.once('error', (e) => reject(new HttpIoError(`TLS through proxy failed: ${e.message}`)));
+      let up = false;
+      t.setTimeout(timeoutMs, () => t.destroy(new HttpIoError(`TLS through proxy ${describeProxy(proxy)}: no data for ${timeoutMs} ms`, 'ETIMEDOUT')));
+      t.once('secureConnect', () => { up = true; t.setTimeout(0); resolve(t); });
+      t.once('error', (e) => reject(e instanceof HttpIoError ? e : new HttpIoError(`TLS through proxy ${describeProxy(proxy)} failed: ${e.message}`)));
+      t.once('close', () => { if (!up) reject(new HttpIoError(`proxy ${describeProxy(proxy)} closed the tunnel before TLS was established`, 'ECONNRESET')); });
+      socket.once('end', () => { if (!up) t.destroy(new HttpIoError(`proxy ${describeProxy(proxy)} closed the tunnel before TLS was established`, 'ECONNRESET')); });
     });
     req.end();
   });
@@ -140,7 +175,7 @@ export async function httpRequest(req: HttpRequest, proxyConf?: ProxyConfig): Pr
   let options: http.RequestOptions;
   let mod: typeof http | typeof https = url.protocol === 'https:' ? https : http;
   if (proxy && url.protocol === 'http:') {
-    options = { host: proxy.host, port: proxy.port, path: url.href, headers: { ...headers, Host: url.host } };
+    options = { host: proxy.host, port: proxy.port, path: url.href, headers: { ...headers, Host: url.host, ...authHeader(proxy) } };
   } else if (proxy) {
     const sock = await connectTunnel(proxy, url, timeoutMs);
     mod = http; // the TLS socket is already established; speak HTTP over it
@@ -167,7 +202,13 @@ export async function httpRequest(req: HttpRequest, proxyConf?: ProxyConfig): Pr
         }
         chunks.push(c);
       });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('end', () => {
+        if (proxy && res.statusCode === 407) {
+          reject(new HttpIoError(`proxy ${describeProxy(proxy)} requires authentication (HTTP 407)${proxy.auth ? ': the credentials were refused' : ': none configured'}`, 'EPROXYAUTH'));
+          return;
+        }
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
+      });
       res.on('error', (e) => reject(e instanceof HttpIoError ? e : new HttpIoError(`reading ${url.host}: ${e.message}`, (e as NodeJS.ErrnoException).code)));
       res.on('aborted', () => reject(new HttpIoError(`connection to ${url.host} closed mid-response`, 'ECONNRESET')));
     });

@@ -2,9 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { proxyFor, bypassesProxy } from '../../src/core/http';
 
-test('proxy selection: configuration wins, then scheme-specific environment; host and port only', () => {
+test('proxy selection: configuration wins, then scheme-specific environment; host, port and credentials', () => {
   const env = { http_proxy: 'http://user:pw@envproxy:3128', HTTPS_PROXY: 'sproxy:8443' };
-  assert.deepEqual(proxyFor(new URL('http://store.example/x'), undefined, env), { host: 'envproxy', port: 3128 });
+  assert.deepEqual(proxyFor(new URL('http://store.example/x'), undefined, env), { host: 'envproxy', port: 3128, auth: { user: 'user', password: 'pw' } });
   assert.deepEqual(proxyFor(new URL('https://store.example/x'), undefined, env), { host: 'sproxy', port: 8443 });
   assert.deepEqual(proxyFor(new URL('https://store.example/x'), { host: 'confproxy', port: 8080 }, env), { host: 'confproxy', port: 8080 });
   assert.deepEqual(proxyFor(new URL('https://store.example/x'), { host: 'confproxy', port: null }, {}), { host: 'confproxy', port: 80 });
