@@ -178,6 +178,41 @@ test('ssh public keys: hostile paths, bad keys and symlinks are refused', async 
   } finally { bed.cleanup(); }
 });
 
+test('ssh public keys: OS.HomeDir itself, another user\'s home, a symlink below the home and .. are refused; nothing changes', async () => {
+  const bed = makeBed();
+  try {
+    const u = await ensureUser(bed.ctx, 'azureuser');
+    const user = { name: 'azureuser', ...u };
+    await ensureUser(bed.ctx, 'bob');
+    fs.mkdirSync(bed.p('/home/bob/.ssh'), { recursive: true, mode: 0o755 });
+    fs.chmodSync(bed.p('/home'), 0o755);
+    fs.chmodSync(bed.p('/home/bob'), 0o755);
+    const before = () => [bed.mode('/home'), bed.mode('/home/bob'), bed.mode('/home/bob/.ssh')];
+    const b0 = before();
+    const key = 'ssh-ed25519 AAAAHOSTILE x@y';
+    for (const p of ['$HOME/authorized_keys', '/home/authorized_keys', '$HOME/bob/.ssh/authorized_keys', '/home/bob/authorized_keys',
+      '/home/azureuser/../bob/.ssh/authorized_keys', '$HOME/azureuser/../authorized_keys', '/home/azureuser/../../home/keys']) {
+      await assert.rejects(deployPublicKeys(bed.ctx, user, [{ path: p, value: key }]), /refused|outside/, p);
+      await assert.rejects(deployKeyPairs(bed.ctx, user, [{ path: p, fingerprint: 'AB' }]), /refused|outside/, p);
+    }
+    assert.deepEqual(before(), b0, 'no mode of /home or another home changed');
+    assert.ok(!fs.existsSync(bed.p('/home/authorized_keys')) && !fs.existsSync(bed.p('/home/bob/.ssh/authorized_keys')));
+    // A symbolic link below the home (the user points .ssh at another directory): refused, the target untouched.
+    fs.mkdirSync(bed.p('/etc/target'), { mode: 0o755 });
+    fs.mkdirSync(bed.p('/home/azureuser'), { recursive: true });
+    fs.symlinkSync(bed.p('/etc/target'), bed.p('/home/azureuser/.ssh'));
+    await assert.rejects(deployPublicKeys(bed.ctx, user, [{ path: '/home/azureuser/.ssh/authorized_keys', value: key }]), /symbolic link/);
+    fs.unlinkSync(bed.p('/home/azureuser/.ssh'));
+    fs.mkdirSync(bed.p('/home/azureuser/sub'), { recursive: true });
+    fs.symlinkSync(bed.p('/etc'), bed.p('/home/azureuser/sub/link'));
+    await assert.rejects(deployPublicKeys(bed.ctx, user, [{ path: '/home/azureuser/sub/link/target/keys', value: key }]), /symbolic link/);
+    assert.equal(bed.mode('/etc/target'), 0o755);
+    assert.equal(fs.readdirSync(bed.p('/etc/target')).length, 0);
+    // The legitimate path still works.
+    assert.equal(await deployPublicKeys(bed.ctx, user, [{ path: '$HOME/azureuser/.ssh/authorized_keys', value: key }]), 1);
+  } finally { bed.cleanup(); }
+});
+
 test('ssh keys by fingerprint from <FP>.crt, IMDS fallback, and key pairs (0600/0644, OpenSSH public half)', { skip: hasOpenssl ? false : 'openssl not installed' }, async () => {
   const bed = makeBed();
   const tmp = fs.mkdtempSync(path.join(bed.dir, 'gen-'));
