@@ -14,6 +14,8 @@ import { applyRootPasswordLock } from '../../src/provision/steps/root-password';
 import { applyHostKeys, parseFingerprint } from '../../src/provision/steps/host-keys';
 import { checkMarker, sameInstanceId, writeMarker } from '../../src/provision/marker';
 import { provisioningMode } from '../../src/provision/mode';
+import { Config } from '../../src/config/config';
+import { log, memoryAppender } from '../../src/core/log';
 import { osClassFor } from '../../src/os/factory';
 import { swapUuid } from '../../src/os/linux';
 import { cryptPassword } from '../../src/crypto/password-crypt';
@@ -351,6 +353,32 @@ test('mode (§3.2, D29): Provisioning.Enabled decides when present; else Provisi
     const bed = makeBed(conf, (argv) => (argv[0] === 'systemctl' && argv[1] === 'is-enabled' ? { stdout: ciEnabled ? 'enabled\n' : 'disabled\n' } : undefined));
     try { assert.equal(await provisioningMode(bed.ctx), want, JSON.stringify(conf) + ciEnabled); } finally { bed.cleanup(); }
   }
+});
+
+test('mode: the shipped init/waagent.conf leaves the choice to auto (no two provisioners); forcing built-in while cloud-init is enabled warns', async () => {
+  const shipped = Config.parse(fs.readFileSync(path.join(__dirname, '../../../init/waagent.conf'), 'utf8'), 'init/waagent.conf');
+  assert.equal(shipped.has('Provisioning.Enabled'), false, 'the shipped file must not set Provisioning.Enabled (it overrides auto, D29)');
+  assert.equal(shipped.has('Provisioning.UseCloudInit'), false);
+  assert.equal(shipped.str('Provisioning.Agent'), 'auto');
+  const values = Object.fromEntries(shipped.values);
+  for (const [ciEnabled, want] of [[true, 'cloud-init'], [false, 'builtin']] as const) {
+    const bed = makeBed(values, (argv) => (argv[0] === 'systemctl' && argv[1] === 'is-enabled' ? { stdout: ciEnabled ? 'enabled\n' : 'disabled\n' } : undefined));
+    try { assert.equal(await provisioningMode(bed.ctx), want, `shipped config, cloud-init enabled=${ciEnabled}`); } finally { bed.cleanup(); }
+  }
+  const mem = memoryAppender();
+  log.addAppender(mem);
+  try {
+    for (const [conf, ciEnabled, warns] of [[{ 'Provisioning.Enabled': 'y' }, true, true], [{ 'Provisioning.Agent': 'waagent' }, true, true],
+      [{ 'Provisioning.Enabled': 'y' }, false, false], [{}, false, false]] as const) {
+      mem.lines.length = 0;
+      const bed = makeBed({ ...conf }, (argv) => (argv[0] === 'systemctl' && argv[1] === 'is-enabled' ? { stdout: ciEnabled ? 'enabled\n' : 'disabled\n' } : undefined));
+      try {
+        assert.equal(await provisioningMode(bed.ctx), 'builtin');
+        const warned = mem.lines.some((l) => / WARNING .*cloud-init is enabled/.test(l));
+        assert.equal(warned, warns, `${JSON.stringify(conf)} cloud-init enabled=${ciEnabled}: ${mem.lines.join('')}`);
+      } finally { bed.cleanup(); }
+    }
+  } finally { log.removeAppender(mem); }
 });
 
 test('factory: first match wins (§9.2)', () => {
