@@ -197,7 +197,21 @@ export class LinuxOS extends OsBase {
 
   /** Hashes a clear-text password the way this OS wants it (crypt id and salt length from the config, §3.9). */
   async hashPassword(password: string): Promise<string> {
-    return cryptPassword(password, this.conf.s('Provisioning.PasswordCryptId'), randomSalt(this.conf.int('Provisioning.PasswordCryptSaltLength') ?? 10));
+    const id = this.conf.s('Provisioning.PasswordCryptId');
+    return cryptPassword(password, id, randomSalt(this.saltLength(id)));
+  }
+
+  /**
+   * Provisioning.PasswordCryptSaltLength made usable (§3.9): crypt(3) reads at most 16 salt characters for SHA-crypt
+   * and 8 for MD5-crypt, so a longer setting is clamped (with a warning) instead of failing provisioning; a length
+   * below 1 falls back to the default 10.
+   */
+  saltLength(id: string): number {
+    const want = this.conf.int('Provisioning.PasswordCryptSaltLength') ?? 10;
+    const max = id === '1' ? 8 : 16;
+    if (want < 1) { log.warn(`Provisioning.PasswordCryptSaltLength=${want} is below 1: using 10`); return Math.min(10, max); }
+    if (want > max) { log.warn(`Provisioning.PasswordCryptSaltLength=${want} is longer than crypt id ${id} uses (${max}): using ${max}`); return max; }
+    return want;
   }
 
   /**
@@ -250,9 +264,11 @@ export class LinuxOS extends OsBase {
     log.info('Root password locked');
   }
 
-  /** Atomic write keeping an existing file's mode/owner (§0.2 rule 3), then SELinux relabel. */
+  /** Atomic write keeping an existing file's mode/owner (§0.2 rule 3; a missing parent is created 0755, an existing
+   *  one is left as it is), then SELinux relabel. */
   async writeSystemFile(p: string, content: string, mode: number): Promise<void> {
-    this.fs.mkdir(path.posix.dirname(p), 0o755);
+    const dir = path.posix.dirname(p);
+    if (!this.fs.exists(dir)) this.fs.mkdir(dir, 0o755); // an existing directory keeps the mode its owner chose
     this.fs.write(p, content, { mode, preserveExisting: true });
     await this.relabel(p);
   }

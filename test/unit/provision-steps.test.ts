@@ -381,6 +381,38 @@ test('mode: the shipped init/waagent.conf leaves the choice to auto (no two prov
   } finally { log.removeAppender(mem); }
 });
 
+test('password: Provisioning.PasswordCryptSaltLength longer than crypt uses is clamped with a warning, not a failure', async () => {
+  const mem = memoryAppender();
+  log.addAppender(mem);
+  try {
+    for (const [id, len, want] of [['6', '20', 16], ['5', '17', 16], ['1', '12', 8], ['6', '0', 10], ['6', '12', 12]] as const) {
+      mem.lines.length = 0;
+      const bed = makeBed({ 'Provisioning.PasswordCryptSaltLength': len, 'Provisioning.PasswordCryptId': id });
+      try {
+        await ensureUser(bed.ctx, 'azureuser');
+        assert.equal(await applyPassword(bed.ctx, 'azureuser', 'Secret-pw-1'), true, `id ${id} length ${len}`);
+        const hash = await bed.ctx.os.hashPassword('Secret-pw-1');
+        const salt = hash.split('$')[2];
+        assert.equal(salt.length, want, `id ${id} length ${len}: ${salt}`);
+        assert.equal(mem.lines.some((l) => / WARNING .*PasswordCryptSaltLength/.test(l)), String(want) !== len, mem.lines.join(''));
+      } finally { bed.cleanup(); }
+    }
+  } finally { log.removeAppender(mem); }
+});
+
+test('writeSystemFile: an existing parent directory keeps its mode; a missing one is created 0755', async () => {
+  const bed = makeBed();
+  try {
+    fs.mkdirSync(bed.p('/etc/private'), { mode: 0o700 });
+    fs.chmodSync(bed.p('/etc/private'), 0o700);
+    await bed.ctx.os.writeSystemFile('/etc/private/file', 'x\n', 0o600);
+    assert.equal(bed.mode('/etc/private'), 0o700);
+    assert.equal(bed.mode('/etc/private/file'), 0o600);
+    await bed.ctx.os.writeSystemFile('/etc/newdir/file', 'y\n', 0o644);
+    assert.equal(bed.mode('/etc/newdir'), 0o755);
+  } finally { bed.cleanup(); }
+});
+
 test('factory: first match wins (§9.2)', () => {
   const d = (id: string, version = '', extra: Record<string, string> = {}) => ({ id, like: [], version, codename: '', fullName: id, name: id, ...extra });
   assert.equal(osClassFor(d('ubuntu', '22.04')).name, 'Ubuntu');
