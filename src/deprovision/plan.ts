@@ -10,6 +10,7 @@ import { errorText, log as defaultLog } from '../core/log';
 import { parseOvf } from '../provision/ovf';
 import { osClassFor } from '../os/factory';
 import { compareVersions } from '../os/version-compare';
+import { SSHD_DROP_IN_HEADER, sshdDropInPath } from '../provision/steps/sshd-config';
 import { emptyDirectory, removeFile, removeMatching, resolveInRoot } from './files';
 
 export interface DeprovisionAction { name: string; run(): Promise<void> }
@@ -67,6 +68,16 @@ export function planDeprovision(ctx: AgentContext, withUser: boolean): Deprovisi
   if (conf.bool('Provisioning.RegenerateSshHostKeyPair')) {
     warnings.push('WARNING! All SSH host key pairs will be deleted.');
     act('delete SSH host keys', () => removeMatching(hfs, os.sshDir(), /^ssh_host_.*key/, true));
+  }
+
+  // 2′. NEW: the sshd drop-in provisioning wrote (§3.11): a captured image would otherwise keep this VM's
+  // PasswordAuthentication choice for every VM made from it. Only a file that carries our header is deleted.
+  const dropIn = sshdDropInPath(os.sshdConfigPath());
+  if (hfs.lstat(dropIn)?.isFile() && (hfs.readText(dropIn, 64 * 1024) ?? '').startsWith(SSHD_DROP_IN_HEADER)) {
+    warnings.push(`WARNING! ${dropIn} (written by the agent) will be deleted.`);
+    act(`delete ${dropIn}`, () => {
+      if ((hfs.readText(dropIn, 64 * 1024) ?? '').startsWith(SSHD_DROP_IN_HEADER)) removeFile(hfs, dropIn);
+    });
   }
 
   // 3. DHCP leases.
