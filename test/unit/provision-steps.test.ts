@@ -273,6 +273,21 @@ test('customdata: saved 0600 as given; decoded with DecodeCustomData; executed w
   } finally { exec.cleanup(); }
 });
 
+test('customdata: the output goes to <Lib.Dir>/CustomData.out (0600), never to the log (world-readable, console)', async () => {
+  const out = 'token=VERY-SECRET-OUTPUT\n'.repeat(10);
+  const bed = makeBed({ 'Provisioning.ExecuteCustomData': 'y' }, (argv) => (argv[0] === '/var/lib/waagent/CustomData' ? { stdout: out, stderr: 'ERR-SECRET\n' } : undefined));
+  const mem = memoryAppender();
+  log.addAppender(mem);
+  try {
+    await applyCustomData(bed.ctx, Buffer.from('#!/bin/sh\necho hi\n').toString('base64'));
+    assert.ok(!mem.lines.some((l) => l.includes('VERY-SECRET') || l.includes('ERR-SECRET')), mem.lines.join(''));
+    assert.ok(mem.lines.some((l) => l.includes('/var/lib/waagent/CustomData.out')));
+    assert.equal(bed.mode('/var/lib/waagent/CustomData.out'), 0o600);
+    const saved = bed.read('/var/lib/waagent/CustomData.out');
+    assert.ok(saved.includes(out) && saved.includes('ERR-SECRET'));
+  } finally { log.removeAppender(mem); bed.cleanup(); }
+});
+
 test('root password lock: root line first as *LOCK*, mode kept, idempotent; off by default', async () => {
   const off = makeBed();
   try { assert.equal(await applyRootPasswordLock(off.ctx), false); assert.match(off.read('/etc/shadow'), /^root:\$6\$old/); } finally { off.cleanup(); }
