@@ -134,9 +134,37 @@ export class LinuxOS extends OsBase {
         if ((await this.run(['nmcli', 'device', 'reapply', ifname])).code === 0) return 'nmcli device reapply';
       }
     }
-    if (this.has('dhclient') && this.processRunning('dhclient')) {
-      await this.run(['dhclient', '-x', ifname]);
-      if ((await this.run(['dhclient', '-nw', ifname])).code === 0) return 'dhclient renewal';
+    const running = this.has('dhclient') ? this.runningDhclient(ifname) : undefined;
+    if (running) {
+      // The same files as the running client: without its -pf, `-x` finds no PID file (ifupdown uses
+      // /run/dhclient.<if>.pid) and `-nw` starts a second client beside the first.
+      await this.run(['dhclient', '-x', ...running.files, ifname]);
+      if ((await this.run(['dhclient', '-nw', ...running.files, ifname])).code === 0) return 'dhclient renewal';
+    }
+    return undefined;
+  }
+
+  /**
+   * The dhclient that serves `ifname` (its command line names the interface, or names none: then it serves all), with
+   * the file options of its command line (`-pf`, `-lf`, `-cf`) to reuse; undefined when none runs.
+   */
+  runningDhclient(ifname: string): { pid: number; files: string[] } | undefined {
+    for (const e of this.fs.readdir('/proc')) {
+      if (!/^\d+$/.test(e)) continue;
+      let argv: string[];
+      try {
+        if (this.fs.readText(`/proc/${e}/comm`, 256)?.trim() !== 'dhclient') continue;
+        argv = (this.fs.readText(`/proc/${e}/cmdline`, 64 * 1024) ?? '').split('\0').filter((a) => a !== '');
+      } catch { continue; } // the process ended
+      const files: string[] = [];
+      const names: string[] = [];
+      for (let i = 1; i < argv.length; i++) {
+        const a = argv[i];
+        if (['-pf', '-lf', '-cf'].includes(a) && i + 1 < argv.length) { files.push(a, argv[++i]); continue; }
+        if (['-sf', '-df', '-s', '-g', '-p', '-e', '--decline-wait-time', '--address-prefix-len', '--prefix-len-hint'].includes(a)) { i++; continue; }
+        if (!a.startsWith('-')) names.push(a);
+      }
+      if (names.length === 0 || names.includes(ifname)) return { pid: Number(e), files };
     }
     return undefined;
   }

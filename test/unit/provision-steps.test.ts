@@ -136,6 +136,37 @@ test('publishHostname prefers networkctl renew over the interface bounce (D17); 
   } finally { plain.cleanup(); }
 });
 
+test('publish host name via dhclient: the running client\'s -pf/-lf are reused (no second client); another interface\'s client is left alone', async () => {
+  const proc = (bed: ReturnType<typeof makeBed>, pid: number, argv: string[]) => {
+    fs.mkdirSync(bed.p(`/proc/${pid}`), { recursive: true });
+    fs.writeFileSync(bed.p(`/proc/${pid}/comm`), `${path.basename(argv[0])}\n`);
+    fs.writeFileSync(bed.p(`/proc/${pid}/cmdline`), `${argv.join('\0')}\0`);
+  };
+  const setup = (bed: ReturnType<typeof makeBed>) => {
+    fs.mkdirSync(bed.p('/usr/sbin'), { recursive: true });
+    fs.writeFileSync(bed.p('/usr/sbin/dhclient'), '', { mode: 0o755 });
+    fs.mkdirSync(bed.p('/proc/net'), { recursive: true });
+    fs.writeFileSync(bed.p('/proc/net/route'), 'Iface\tDestination\tGateway\neth0\t00000000\t0100000A\n');
+  };
+  const bed = makeBed();
+  try {
+    setup(bed);
+    proc(bed, 412, ['/sbin/dhclient', '-1', '-4', '-v', '-i', '-pf', '/run/dhclient.eth0.pid', '-lf', '/var/lib/dhcp/dhclient.eth0.leases', '-I', '-df', '/var/lib/dhcp/dhclient6.eth0.leases', 'eth0']);
+    await bed.ctx.os.publishHostname('vm-04');
+    assert.deepEqual(calls(bed, 'dhclient').map((c) => c.argv), [
+      ['dhclient', '-x', '-pf', '/run/dhclient.eth0.pid', '-lf', '/var/lib/dhcp/dhclient.eth0.leases', 'eth0'],
+      ['dhclient', '-nw', '-pf', '/run/dhclient.eth0.pid', '-lf', '/var/lib/dhcp/dhclient.eth0.leases', 'eth0'],
+    ]);
+  } finally { bed.cleanup(); }
+  const other = makeBed();
+  try {
+    setup(other);
+    proc(other, 77, ['dhclient', '-pf', '/run/dhclient.eth1.pid', 'eth1']);
+    await other.ctx.os.publishHostname('vm-05');
+    assert.equal(calls(other, 'dhclient').length, 0, 'the client of eth1 is not restarted for eth0');
+  } finally { other.cleanup(); }
+});
+
 test('ssh public keys: $HOME → OS.HomeDir, append + de-duplicate, 0700 dir and 0600 file owned by the user', async () => {
   const bed = makeBed();
   try {
