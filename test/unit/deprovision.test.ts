@@ -91,7 +91,7 @@ test('plan (Debian, defaults): warnings and actions in order; planning changes n
       'WARNING! /etc/resolv.conf will be deleted.',
     ]);
     assert.deepEqual(plan.actions.map((a) => a.name), [
-      'stop the agent service', 'delete cached DHCP leases', 'reset the host name',
+      'stop the agent service', 'stop a daemon still running and hold its PID file', 'delete cached DHCP leases', 'reset the host name',
       'delete the contents of /var/lib/waagent and /var/log/azure', 'delete history, agent log and key leftovers',
       'delete /etc/resolv.conf', 'delete the firewall persistence unit',
     ]);
