@@ -19,7 +19,11 @@ import { acquirePidFile, removePidFile } from '../daemon/pidfile';
 const REPORT_WAIT_MS = 5000;
 
 export async function runProvision(opts: CliOptions, ovfPath?: string): Promise<number> {
-  const ctx = await setupAgent(opts);
+  return runProvisionWith(await setupAgent(opts), ovfPath);
+}
+
+/** The command on a given context (tests use a temp-dir root). */
+export async function runProvisionWith(ctx: AgentContext, ovfPath?: string): Promise<number> {
   const pidFile = ctx.conf.s('Pid.File');
   const got = await acquirePidFile(ctx.os.fs, pidFile);
   if (!got.owned) {
