@@ -8,6 +8,7 @@ import * as readline from 'node:readline';
 import type { AgentContext } from '../context';
 import { Level, streamAppender } from '../core/log';
 import { planDeprovision, executePlan } from '../deprovision/plan';
+import { removePidFile } from '../daemon/pidfile';
 import type { CliOptions } from './args';
 
 export interface DeprovisionIo {
@@ -78,7 +79,12 @@ export async function runDeprovision(
     if (!log.hasAppender((a) => a.kind === 'stream' && a.target === io.output)) {
       log.addAppender(streamAppender(io.output, opts.verbose ? Level.VERBOSE : Level.INFO));
     }
-    const failures = await executePlan(plan, ctx);
+    let failures;
+    try {
+      failures = await executePlan(plan, ctx);
+    } finally {
+      removePidFile(ctx.os.fs, ctx.conf.s('Pid.File')); // held since the daemon was stopped (plan.ts)
+    }
     if (failures.length) {
       log.error(`Deprovision finished with ${failures.length} failed action(s): ${failures.map((f) => f.name).join('; ')}`);
       return 1;

@@ -8,13 +8,13 @@ export const USAGE_LINE =
   '|-serialconsole|-setup-firewall=<ip>|-provision[:<ovf-env.xml>]';
 
 const COMMANDS: [string, string][] = [
-  ['-daemon', 'run the agent daemon (provisioning, resource disk, extensions)'],
+  ['-daemon', 'run the agent daemon: provisioning, health reports, goal-state polling and the enabled duties'],
   ['-start', 'start the daemon detached from this terminal and return'],
   ['-provision[:<path>]', 'provision once from the DVD (or from the given ovf-env.xml) and exit'],
   ['-deprovision', 'remove machine-specific data before capturing an image (asks first; -force skips)'],
   ['-deprovision+user', 'the same, and delete the provisioned user account'],
   ['-register-service', 'register the agent with the init system, then restart it'],
-  ['-run-exthandlers', 'the extension worker (the daemon starts it)'],
+  ['-run-exthandlers', 'goal-state polling alone, without provisioning (the daemon runs it itself)'],
   ['-show-configuration', 'print every configuration option with its effective value'],
   ['-serialconsole', 'send kernel and login output to the serial console ttyS0'],
   ['-setup-firewall=<ip>', 'create the wire-server firewall rules once and exit'],

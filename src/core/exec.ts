@@ -1,6 +1,7 @@
 /**
  * The one place where the agent runs a program: argv arrays only (never a shell), a timeout that kills the whole
- * process group, captured output, the exit status, controlled environment, and redaction of secrets in what is
+ * process group (and returns within a bounded time after it even when an escaped grandchild holds the pipes), captured
+ * output, the exit status, controlled environment, and redaction of secrets in what is
  * logged. Everything above takes a `Runner`, so tests can record or replay commands.
  */
 import { spawn } from 'node:child_process';
@@ -56,6 +57,8 @@ function describe(r: ExecResult): string {
 
 const DEFAULT_TIMEOUT_MS = 5 * 60 * 1000;
 const MAX_CAPTURE = 4 * 1024 * 1024;
+/** After a timeout kill, how long to wait for the pipes to close before returning anyway. */
+const KILL_WAIT_MS = 2000;
 
 function redactAll(text: string, secrets: string[] | undefined): string {
   let t = log.redact(text);
@@ -98,9 +101,18 @@ export function createRunner(baseEnv: NodeJS.ProcessEnv = process.env): Runner {
       finish({ code: -1, signal: null, spawnError: (e as Error).message });
       return;
     }
+    let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+    child.on('exit', (code, signal) => { exited = { code, signal }; });
     const timer = setTimeout(() => {
       timedOut = true;
       try { if (child.pid) process.kill(-child.pid, 'SIGKILL'); } catch { /* already gone */ }
+      // A grandchild that left the process group (setsid, a daemon) may still hold the pipes, so 'close' may never
+      // come: after a bounded wait the pipes are dropped and the call returns.
+      const bound = setTimeout(() => {
+        child.stdout?.destroy(); child.stderr?.destroy();
+        finish({ code: exited?.code ?? -1, signal: exited?.signal ?? 'SIGKILL' });
+      }, KILL_WAIT_MS);
+      bound.unref();
     }, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
     child.stdout!.on('data', (d: Buffer) => { if (outLen < MAX_CAPTURE) { out.push(d); outLen += d.length; } });
     child.stderr!.on('data', (d: Buffer) => { if (errLen < MAX_CAPTURE) { err.push(d); errLen += d.length; } });

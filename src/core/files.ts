@@ -96,6 +96,28 @@ export function ensureDir(dir: string, mode: number, uid?: number, gid?: number)
   if (uid !== undefined || gid !== undefined) fs.chownSync(dir, uid ?? -1, gid ?? -1);
 }
 
+/**
+ * Creates `dir` if missing (parents 0755), then sets the mode (and owner) of `dir` itself through a descriptor opened
+ * with O_NOFOLLOW|O_DIRECTORY, so a symbolic link at `dir` is refused rather than followed (chmod/chown by path would
+ * change whatever it points to).
+ */
+export function ensureDirNoFollow(dir: string, mode: number, uid?: number, gid?: number): void {
+  try { fs.mkdirSync(path.dirname(dir), { recursive: true, mode: 0o755 }); } catch { /* the open below reports it */ }
+  try { fs.mkdirSync(dir, { mode }); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; }
+  let fd: number;
+  try {
+    fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP' || code === 'ENOTDIR') throw new Error(`${dir} is a symbolic link or not a directory: refused`);
+    throw e;
+  }
+  try {
+    fs.fchmodSync(fd, mode);
+    if (uid !== undefined || gid !== undefined) fs.fchownSync(fd, uid ?? -1, gid ?? -1);
+  } finally { fs.closeSync(fd); }
+}
+
 export function exists(p: string): boolean {
   try { fs.lstatSync(p); return true; } catch { return false; }
 }

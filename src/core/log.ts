@@ -82,14 +82,16 @@ export class Logger {
 
 /**
  * The log file appender: opened (created 0644), appended to and closed for every line, as WALinuxAgent does, so that
- * logrotate may move the file at any time (no copytruncate, no signal) and a deleted file is re-created.
+ * logrotate may move the file at any time (no copytruncate, no signal) and a deleted file is re-created. Opened with
+ * O_NOFOLLOW: a symbolic link planted at the log's path (by whoever can write its directory) is never followed, so the
+ * agent cannot be made to append to another file as root; lines are then dropped.
  */
 export function fileAppender(path: string, level: Level): Appender {
   return {
     level,
     kind: 'file',
     write(line) {
-      const fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOCTTY, 0o644);
+      const fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOCTTY | fs.constants.O_NOFOLLOW, 0o644);
       try { fs.writeSync(fd, line); } finally { fs.closeSync(fd); }
     },
   };

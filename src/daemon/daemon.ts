@@ -1,13 +1,16 @@
 /**
- * The daemon (provisioning-and-os.md §3.1, §10.9, §10.11): single instance through the PID file, Lib.Dir, the
- * endpoint cache forgotten, the provisioning handler (with the fabric link talking in the background so that an
- * absent fabric never blocks provisioning), then the goal-state loop in this same process until SIGTERM.
+ * The daemon (provisioning-and-os.md §3.1, §10.9, §10.11): single instance through the PID file (taken atomically;
+ * another daemon → exit 0; a one-shot -provision/-deprovision holding it → wait until it ends), Lib.Dir, the endpoint
+ * cache forgotten, the provisioning handler (with the fabric link talking in the background so that an absent fabric
+ * never blocks provisioning), then the goal-state loop in this same process until SIGTERM. SIGTERM is honoured at
+ * every point: during provisioning (which stops at its next step, or is left after a short grace — every step is
+ * idempotent and resumes at the next start) and during the restart sleep.
  */
 import * as fs from 'node:fs';
 import type { AgentContext } from '../context';
 import { errorText } from '../core/log';
 import { AGENT_VERSION } from '../version';
-import { otherDaemonPid, writePidFile, removePidFile } from './pidfile';
+import { acquirePidFile, removePidFile, waitForPidFileRelease } from './pidfile';
 import { markerStep, runProvisioning } from './provisioning-handler';
 import { runGoalStateLoop } from './goal-state-loop';
 import { startFabricLink, type FabricLinkHandle, type FabricLinkOptions } from '../fabric/link';
@@ -24,6 +27,22 @@ export interface DaemonOptions {
   signal: AbortSignal;
   /** Sleep after an unexpected error before restarting steps 6–13 (default 15 s). */
   restartDelayMs?: number;
+  /** After SIGTERM, how long provisioning may take to reach its next step before the daemon leaves it (default 5 s). */
+  stopGraceMs?: number;
+  /** Starts the fabric link (tests only; default startFabricLink). */
+  startLink?: (ctx: AgentContext, opts?: FabricLinkOptions) => FabricLinkHandle;
+  /** How often to look whether a one-shot command still holds the PID file (default 1 s). */
+  pidPollMs?: number;
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) { resolve(); return; }
+    const done = () => { clearTimeout(t); signal.removeEventListener('abort', done); resolve(); };
+    const t = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
 }
 
 /**
@@ -34,17 +53,30 @@ export async function runDaemonLoop(ctx: AgentContext, opts: DaemonOptions): Pro
   const { log, os, conf, libDir } = ctx;
   log.info(`Azure Linux Agent (waagent-ts) version ${AGENT_VERSION} starting on ${os.distro.fullName || os.distro.id} ${os.distro.version}, Node ${process.versions.node} (process up ${Math.round(process.uptime() * 1000)} ms)`);
   const pidFile = conf.s('Pid.File');
-  const other = otherDaemonPid(os.fs, pidFile);
-  if (other !== undefined) {
-    log.info(`Daemon is already running: ${other}`);
-    return 0;
+  try {
+    for (;;) {
+      const got = await acquirePidFile(os.fs, pidFile);
+      if (got.owned) break;
+      if (got.holder.role === 'daemon') {
+        log.info(`Daemon is already running: ${got.holder.pid}`);
+        return 0;
+      }
+      log.info(`Another agent command (pid ${got.holder.pid}) holds ${pidFile}: waiting for it to finish`);
+      if (!(await waitForPidFileRelease(os.fs, pidFile, { signal: opts.signal, pollMs: opts.pidPollMs ?? 1000 }))) {
+        log.info('Daemon stopped');
+        return 0;
+      }
+    }
+  } catch (e) {
+    log.error(`Fatal start-up error: ${errorText(e)}`);
+    return 1;
   }
   try {
-    writePidFile(os.fs, pidFile);
     os.fs.mkdir(libDir, 0o700);
     process.chdir(os.fs.p(libDir));
   } catch (e) {
     log.error(`Fatal start-up error: ${errorText(e)}`);
+    try { removePidFile(os.fs, pidFile); } catch { /* best effort */ }
     return 1;
   }
   if (conf.bool('AutoUpdate.Enabled')) log.verbose('AutoUpdate.Enabled is ignored: this agent never updates itself (D4)');
@@ -75,7 +107,7 @@ export async function runDaemonLoop(ctx: AgentContext, opts: DaemonOptions): Pro
         log.error(`Daemon ended with exception -- Sleep 15 seconds and restart daemon: ${errorText(e)}`);
         await stopDuties();
         link?.close(); link = undefined;
-        await new Promise((r) => setTimeout(r, opts.restartDelayMs ?? 15_000));
+        await sleepUnlessAborted(opts.restartDelayMs ?? 15_000, opts.signal);
       }
     }
   } finally {
@@ -95,7 +127,7 @@ async function startUp(ctx: AgentContext, opts: DaemonOptions): Promise<{ link: 
     try { fs.rmSync(os.fs.p(`${libDir}/${f}`), { force: true }); } catch (e) { log.warn(`Cannot remove ${libDir}/${f}: ${errorText(e)}`); }
   }
   const state = await markerStep(ctx);
-  const link = startFabricLink(ctx, opts.link);
+  const link = (opts.startLink ?? startFabricLink)(ctx, opts.link);
   let provisionedDone!: () => void;
   const provisioned = new Promise<void>((r) => { provisionedDone = r; });
   const abort = new AbortController();
@@ -106,8 +138,9 @@ async function startUp(ctx: AgentContext, opts: DaemonOptions): Promise<{ link: 
   const duties = { abort, handle };
   if (state === 'provision') {
     try {
-      const r = await runProvisioning(ctx, link);
-      if (r.kind === 'provisioned' && r.outcome.success) opts.onProvisioned?.();
+      const r = await untilStopped(runProvisioning(ctx, link, undefined, opts.signal), opts.signal, opts.stopGraceMs ?? 5000);
+      if (r === 'stopped') log.info('Provisioning interrupted by the stop request: it resumes at the next start');
+      else if (r.kind === 'provisioned' && r.outcome.success) opts.onProvisioned?.();
     } catch (e) {
       abort.abort(); // the restart starts them afresh
       await handle.stopped;
@@ -124,4 +157,20 @@ async function startUp(ctx: AgentContext, opts: DaemonOptions): Promise<{ link: 
     provisionedDone();
   }
   return { link, duties };
+}
+
+/** `work`'s result, or 'stopped' when `signal` aborts and `work` has not ended within `graceMs` after it. */
+async function untilStopped<T>(work: Promise<T>, signal: AbortSignal, graceMs: number): Promise<T | 'stopped'> {
+  let onAbort: (() => void) | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const stopped = new Promise<'stopped'>((resolve) => {
+    onAbort = () => { timer = setTimeout(() => resolve('stopped'), graceMs); };
+    if (signal.aborted) onAbort(); else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([work, stopped]);
+  } finally {
+    clearTimeout(timer);
+    if (onAbort) signal.removeEventListener('abort', onAbort);
+  }
 }

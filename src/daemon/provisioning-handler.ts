@@ -46,9 +46,10 @@ export async function markerStep(ctx: AgentContext): Promise<'provision' | 'alre
 
 /**
  * Runs provisioning in the mode the configuration selects. `ovfPath` (one-shot `-provision:<path>`) replaces the DVD.
- * Every failure is reported as NotReady/ProvisioningFailed through the link and returned, never thrown.
+ * Every failure is reported as NotReady/ProvisioningFailed through the link and returned, never thrown. `signal`
+ * (SIGTERM) stops the built-in provisioning before its next step.
  */
-export async function runProvisioning(ctx: AgentContext, link: FabricLink, ovfPath?: string): Promise<HandlerResult> {
+export async function runProvisioning(ctx: AgentContext, link: FabricLink, ovfPath?: string, signal?: AbortSignal): Promise<HandlerResult> {
   let mode: 'builtin' | 'cloud-init' | 'disabled' = 'builtin';
   try {
     mode = ovfPath ? 'builtin' : await provisioningMode(ctx);
@@ -58,7 +59,7 @@ export async function runProvisioning(ctx: AgentContext, link: FabricLink, ovfPa
     const acquired = ovfPath ? await readOvfFile(ctx, ovfPath) : await acquireOvf(ctx);
     ctx.log.info(`Read ovf-env.xml from ${acquired.source}`);
     const ovf = parseOvf(acquired.xmlText);
-    const outcome = await provision(ctx, { ovf, fabric: link, getImdsPublicKeys: getPublicKeys, onMarkerWritten: () => acquired.eject() });
+    const outcome = await provision(ctx, { ovf, fabric: link, getImdsPublicKeys: getPublicKeys, onMarkerWritten: () => acquired.eject(), signal });
     return { kind: 'provisioned', mode, outcome };
   } catch (e) {
     const msg = ctx.log.redact(`Failed to provision: ${errorText(e)}`);

@@ -10,9 +10,12 @@ import { errorText, log as defaultLog } from '../core/log';
 import { parseOvf } from '../provision/ovf';
 import { osClassFor } from '../os/factory';
 import { compareVersions } from '../os/version-compare';
+import { SSHD_DROP_IN_HEADER, sshdDropInPath } from '../provision/steps/sshd-config';
+import { acquirePidFile, pidFileHolder, waitForPidFileRelease } from '../daemon/pidfile';
 import { emptyDirectory, removeFile, removeMatching, resolveInRoot } from './files';
 
-export interface DeprovisionAction { name: string; run(): Promise<void> }
+/** One step; when a `fatal` one fails, the steps after it do not run (they would race a live agent). */
+export interface DeprovisionAction { name: string; run(): Promise<void>; fatal?: boolean }
 export interface DeprovisionPlan { warnings: string[]; actions: DeprovisionAction[] }
 export interface ActionFailure { name: string; error: string }
 
@@ -45,6 +48,29 @@ export function deleteFirewallPersistence(ctx: AgentContext): void {
   removeFile(hfs, `${ctx.libDir.replace(/\/+$/, '')}/waagent-network-setup.py`);
 }
 
+/** How long deprovisioning waits for a daemon to exit after SIGTERM. */
+export const DAEMON_STOP_WAIT_MS = 30_000;
+
+/**
+ * NEW (§10.9): a daemon that the service manager did not stop (started by hand, or another unit name) would keep
+ * writing what deprovisioning deletes. It gets SIGTERM and up to 30 s to exit; then this command holds the PID file
+ * until it ends, so that a daemon restarted meanwhile waits. Throws when the daemon does not exit or another
+ * -provision/-deprovision holds the file.
+ */
+export async function stopDaemonAndHold(ctx: AgentContext, waitMs = DAEMON_STOP_WAIT_MS): Promise<void> {
+  const pidFile = ctx.conf.s('Pid.File');
+  const holder = pidFileHolder(ctx.os.fs, pidFile);
+  if (holder?.role === 'daemon') {
+    ctx.log.info(`The daemon (pid ${holder.pid}) is still running: sending SIGTERM`);
+    try { process.kill(holder.pid, 'SIGTERM'); } catch { /* gone */ }
+    if (!(await waitForPidFileRelease(ctx.os.fs, pidFile, { timeoutMs: waitMs, pollMs: 200 }))) {
+      throw new Error(`the daemon (pid ${holder.pid}) did not stop within ${Math.round(waitMs / 1000)} s: nothing else was changed`);
+    }
+  }
+  const got = await acquirePidFile(ctx.os.fs, pidFile);
+  if (!got.owned) throw new Error(`another agent process (pid ${got.holder.pid}) holds ${pidFile}: nothing else was changed`);
+}
+
 /**
  * Builds the plan of §4.2 for the detected distro. With `withUser`, parses `<Lib.Dir>/ovf-env.xml` now (before the
  * actions delete it) to learn the user to delete; a missing or unparsable file only gives the two warnings of row 10′.
@@ -62,11 +88,22 @@ export function planDeprovision(ctx: AgentContext, withUser: boolean): Deprovisi
   // 1. Agent service.
   warnings.push('WARNING! The waagent service will be stopped.');
   act('stop the agent service', () => os.stopAgentService());
+  actions.push({ name: 'stop a daemon still running and hold its PID file', fatal: true, run: () => stopDaemonAndHold(ctx) });
 
   // 2. SSH host keys.
   if (conf.bool('Provisioning.RegenerateSshHostKeyPair')) {
     warnings.push('WARNING! All SSH host key pairs will be deleted.');
     act('delete SSH host keys', () => removeMatching(hfs, os.sshDir(), /^ssh_host_.*key/, true));
+  }
+
+  // 2′. NEW: the sshd drop-in provisioning wrote (§3.11): a captured image would otherwise keep this VM's
+  // PasswordAuthentication choice for every VM made from it. Only a file that carries our header is deleted.
+  const dropIn = sshdDropInPath(os.sshdConfigPath());
+  if (hfs.lstat(dropIn)?.isFile() && (hfs.readText(dropIn, 64 * 1024) ?? '').startsWith(SSHD_DROP_IN_HEADER)) {
+    warnings.push(`WARNING! ${dropIn} (written by the agent) will be deleted.`);
+    act(`delete ${dropIn}`, () => {
+      if ((hfs.readText(dropIn, 64 * 1024) ?? '').startsWith(SSHD_DROP_IN_HEADER)) removeFile(hfs, dropIn);
+    });
   }
 
   // 3. DHCP leases.
@@ -170,8 +207,8 @@ function savedUserName(ctx: AgentContext, libDir: string): string | undefined {
 }
 
 /**
- * Runs the actions in order. A failing action is logged (`Failed to <name>: <error>`) and the next one still runs;
- * returns the failures (empty = success).
+ * Runs the actions in order. A failing action is logged (`Failed to <name>: <error>`) and the next one still runs,
+ * unless it is `fatal`; returns the failures (empty = success).
  */
 export async function executePlan(plan: DeprovisionPlan, ctx?: Pick<AgentContext, 'log'>): Promise<ActionFailure[]> {
   const failures: ActionFailure[] = [];
@@ -183,6 +220,7 @@ export async function executePlan(plan: DeprovisionPlan, ctx?: Pick<AgentContext
     } catch (e) {
       failures.push({ name: a.name, error: errorText(e) });
       log.error(`Failed to ${a.name}: ${errorText(e)}`);
+      if (a.fatal) break;
     }
   }
   return failures;

@@ -134,9 +134,37 @@ export class LinuxOS extends OsBase {
         if ((await this.run(['nmcli', 'device', 'reapply', ifname])).code === 0) return 'nmcli device reapply';
       }
     }
-    if (this.has('dhclient') && this.processRunning('dhclient')) {
-      await this.run(['dhclient', '-x', ifname]);
-      if ((await this.run(['dhclient', '-nw', ifname])).code === 0) return 'dhclient renewal';
+    const running = this.has('dhclient') ? this.runningDhclient(ifname) : undefined;
+    if (running) {
+      // The same files as the running client: without its -pf, `-x` finds no PID file (ifupdown uses
+      // /run/dhclient.<if>.pid) and `-nw` starts a second client beside the first.
+      await this.run(['dhclient', '-x', ...running.files, ifname]);
+      if ((await this.run(['dhclient', '-nw', ...running.files, ifname])).code === 0) return 'dhclient renewal';
+    }
+    return undefined;
+  }
+
+  /**
+   * The dhclient that serves `ifname` (its command line names the interface, or names none: then it serves all), with
+   * the file options of its command line (`-pf`, `-lf`, `-cf`) to reuse; undefined when none runs.
+   */
+  runningDhclient(ifname: string): { pid: number; files: string[] } | undefined {
+    for (const e of this.fs.readdir('/proc')) {
+      if (!/^\d+$/.test(e)) continue;
+      let argv: string[];
+      try {
+        if (this.fs.readText(`/proc/${e}/comm`, 256)?.trim() !== 'dhclient') continue;
+        argv = (this.fs.readText(`/proc/${e}/cmdline`, 64 * 1024) ?? '').split('\0').filter((a) => a !== '');
+      } catch { continue; } // the process ended
+      const files: string[] = [];
+      const names: string[] = [];
+      for (let i = 1; i < argv.length; i++) {
+        const a = argv[i];
+        if (['-pf', '-lf', '-cf'].includes(a) && i + 1 < argv.length) { files.push(a, argv[++i]); continue; }
+        if (['-sf', '-df', '-s', '-g', '-p', '-e', '--decline-wait-time', '--address-prefix-len', '--prefix-len-hint'].includes(a)) { i++; continue; }
+        if (!a.startsWith('-')) names.push(a);
+      }
+      if (names.length === 0 || names.includes(ifname)) return { pid: Number(e), files };
     }
     return undefined;
   }
@@ -197,7 +225,21 @@ export class LinuxOS extends OsBase {
 
   /** Hashes a clear-text password the way this OS wants it (crypt id and salt length from the config, §3.9). */
   async hashPassword(password: string): Promise<string> {
-    return cryptPassword(password, this.conf.s('Provisioning.PasswordCryptId'), randomSalt(this.conf.int('Provisioning.PasswordCryptSaltLength') ?? 10));
+    const id = this.conf.s('Provisioning.PasswordCryptId');
+    return cryptPassword(password, id, randomSalt(this.saltLength(id)));
+  }
+
+  /**
+   * Provisioning.PasswordCryptSaltLength made usable (§3.9): crypt(3) reads at most 16 salt characters for SHA-crypt
+   * and 8 for MD5-crypt, so a longer setting is clamped (with a warning) instead of failing provisioning; a length
+   * below 1 falls back to the default 10.
+   */
+  saltLength(id: string): number {
+    const want = this.conf.int('Provisioning.PasswordCryptSaltLength') ?? 10;
+    const max = id === '1' ? 8 : 16;
+    if (want < 1) { log.warn(`Provisioning.PasswordCryptSaltLength=${want} is below 1: using 10`); return Math.min(10, max); }
+    if (want > max) { log.warn(`Provisioning.PasswordCryptSaltLength=${want} is longer than crypt id ${id} uses (${max}): using ${max}`); return max; }
+    return want;
   }
 
   /**
@@ -250,9 +292,11 @@ export class LinuxOS extends OsBase {
     log.info('Root password locked');
   }
 
-  /** Atomic write keeping an existing file's mode/owner (§0.2 rule 3), then SELinux relabel. */
+  /** Atomic write keeping an existing file's mode/owner (§0.2 rule 3; a missing parent is created 0755, an existing
+   *  one is left as it is), then SELinux relabel. */
   async writeSystemFile(p: string, content: string, mode: number): Promise<void> {
-    this.fs.mkdir(path.posix.dirname(p), 0o755);
+    const dir = path.posix.dirname(p);
+    if (!this.fs.exists(dir)) this.fs.mkdir(dir, 0o755); // an existing directory keeps the mode its owner chose
     this.fs.write(p, content, { mode, preserveExisting: true });
     await this.relabel(p);
   }

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import type { Runner, ExecOptions, ExecResult } from '../core/exec';
 import { runOk } from '../core/exec';
 import { SysRoot } from '../core/sysroot';
-import { writeFileAtomic, readTextIfExists, ensureDir, exists, type WriteOptions } from '../core/files';
+import { writeFileAtomic, readTextIfExists, ensureDir, ensureDirNoFollow, exists, type WriteOptions } from '../core/files';
 import type { DistroInfo } from './detect';
 
 export class HostFs {
@@ -19,6 +19,9 @@ export class HostFs {
   readText(abs: string, maxBytes?: number): string | undefined { return readTextIfExists(this.p(abs), maxBytes); }
   write(abs: string, data: string | Buffer, opts: WriteOptions): void { writeFileAtomic(this.p(abs), data, opts); }
   mkdir(abs: string, mode: number, uid?: number, gid?: number): void { ensureDir(this.p(abs), mode, uid, gid); }
+  /** Creates `abs` (and missing parents, 0755) if needed, then sets its mode and owner through a descriptor opened
+   *  with O_NOFOLLOW|O_DIRECTORY: a directory swapped for a symbolic link is refused (ELOOP/ENOTDIR), never followed. */
+  mkdirNoFollow(abs: string, mode: number, uid?: number, gid?: number): void { ensureDirNoFollow(this.p(abs), mode, uid, gid); }
   readdir(abs: string): string[] { try { return fs.readdirSync(this.p(abs)).sort(); } catch { return []; } }
   remove(abs: string): void { fs.rmSync(this.p(abs), { recursive: true, force: true }); }
   stat(abs: string): fs.Stats | undefined { try { return fs.statSync(this.p(abs)); } catch { return undefined; } }

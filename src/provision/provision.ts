@@ -38,7 +38,12 @@ export interface ProvisionInput {
   onMarkerWritten?: () => Promise<void>;
   /** Bound of the wait for the fabric's certificates when a key needs one (default 5 minutes). */
   certificateWaitMs?: number;
+  /** Stop request (SIGTERM): checked before each step; provisioning then ends without a report, to resume later. */
+  signal?: AbortSignal;
 }
+
+/** Thrown between steps when the stop request came: not a provisioning failure. */
+class Interrupted extends Error {}
 
 const DEFAULT_CERT_WAIT_MS = 5 * 60 * 1000;
 
@@ -77,34 +82,49 @@ export async function provision(ctx: AgentContext, input: ProvisionInput): Promi
   const pending: Promise<unknown>[] = [];
   const track = <T>(p: Promise<T>): Promise<T> => { p.catch(() => undefined); pending.push(p); return p; };
   try {
+    const step = (): void => { if (input.signal?.aborted) throw new Interrupted('interrupted'); };
     validateHostName(ovf.hostName);
     validateUserName(ovf.userName);
+    step();
     track(applyHostname(ctx, ovf.hostName));
     const u = await ensureUser(ctx, ovf.userName);
     const user = { name: ovf.userName, uid: u.uid, gid: u.gid, home: u.home };
+    step();
     if (ovf.userPassword) await applyPassword(ctx, ovf.userName, ovf.userPassword);
+    step();
     await applySudoers(ctx, ovf.userName, !ovf.userPassword);
+    step();
     // Host keys in the thread pool from here: started earlier they compete with the transport key the fabric link
     // is making at the same moment (the critical path to Ready), and they are needed only at the end.
     // Executed CustomData must find the host keys as they were (§3.6: step 12 before step 14), so then they wait.
     const runsCustomData = ovf.customData !== undefined && ctx.conf.bool('Provisioning.ExecuteCustomData');
     let hostKeys = runsCustomData ? undefined : track(applyHostKeys(ctx, ovf.hostName));
     await applySshdConfig(ctx, ovf.disableSshPasswordAuthentication);
+    step();
     const keyOpts: KeyOptions = {
       getImdsPublicKeys: input.getImdsPublicKeys,
       waitForCertificates: async () => { await waitForFabric(ctx, fabric, input.certificateWaitMs ?? DEFAULT_CERT_WAIT_MS); },
     };
     await deployPublicKeys(ctx, user, ovf.publicKeys, keyOpts);
+    step();
     await deployKeyPairs(ctx, user, ovf.keyPairs, keyOpts);
+    step();
     await applyCustomData(ctx, ovf.customData);
+    step();
     await applyRootPasswordLock(ctx);
+    step();
     hostKeys ??= track(applyHostKeys(ctx, ovf.hostName));
     await Promise.all(pending);
     thumbprint = await hostKeys;
+    step();
     await ctx.os.reloadSshdIfRunning();
     await writeMarker(ctx);
   } catch (e) {
     await Promise.allSettled(pending);
+    if (e instanceof Interrupted) {
+      ctx.log.info('Provisioning stopped before its next step (stop request); the marker is not written');
+      return { success: false, error: 'interrupted', agentDisabled: false };
+    }
     const msg = ctx.log.redact(`Failed to provision: ${(e as Error)?.message ?? String(e)}`);
     ctx.log.error(`Provisioning failed: ${msg}`);
     fabric.reportHealth({ state: 'NotReady', subStatus: 'ProvisioningFailed', description: msg });

@@ -101,6 +101,19 @@ test('help lists every command; usage is blank line, usage line, blank line', ()
   assert.equal(usageText(), `\n${USAGE_LINE}\n\n`);
 });
 
+test('help promises only what is built: a feature named in the help has its module in src/', () => {
+  const h = helpText().toLowerCase();
+  const src = path.join(__dirname, '../../../src');
+  const built = (p: string) => fs.existsSync(path.join(src, p));
+  const duties = fs.readFileSync(path.join(src, 'daemon/duty-list.ts'), 'utf8');
+  const claims: [RegExp, boolean][] = [
+    [/extension/, built('extensions')],
+    [/resource disk/, /name: 'resource disk'/.test(duties.replace(/^\s*\/\/.*$/gm, ''))],
+    [/the daemon starts it/, false], // the daemon runs the goal-state loop in its own process (§10.11, ours)
+  ];
+  for (const [re, ok] of claims) if (!ok) assert.doesNotMatch(h, re);
+});
+
 test('version: four lines, WALinuxAgent- prefix first (D3)', () => {
   const t = versionText({ id: 'ubuntu', like: ['debian'], version: '22.04', codename: 'jammy', fullName: 'Ubuntu', name: 'ubuntu' }, '24.21.0');
   assert.equal(t, 'WALinuxAgent-3.0.0.0 running on ubuntu 22.04\nNode: 24.21.0\nGoal state agent: 3.0.0.0\nwaagent-ts\n');

@@ -91,7 +91,7 @@ test('plan (Debian, defaults): warnings and actions in order; planning changes n
       'WARNING! /etc/resolv.conf will be deleted.',
     ]);
     assert.deepEqual(plan.actions.map((a) => a.name), [
-      'stop the agent service', 'delete cached DHCP leases', 'reset the host name',
+      'stop the agent service', 'stop a daemon still running and hold its PID file', 'delete cached DHCP leases', 'reset the host name',
       'delete the contents of /var/lib/waagent and /var/log/azure', 'delete history, agent log and key leftovers',
       'delete /etc/resolv.conf', 'delete the firewall persistence unit',
     ]);
@@ -158,6 +158,27 @@ test('execute (+user): VM state gone, directories kept, user and only their sudo
     assert.ok(argvs.some((a) => a.join(' ') === 'userdel -f -r bob'));
     assert.equal(fs.readFileSync(b.p('/etc/sudoers.d/waagent'), 'utf8'), 'bobby ALL=(ALL) ALL\n# bob was here\n');
   } finally { b.cleanup(); }
+});
+
+test('execute: the sshd drop-in written by provisioning is deleted; a drop-in of the same name not written by us is kept', async () => {
+  const b = bed();
+  try {
+    fs.mkdirSync(b.p('/etc/ssh/sshd_config.d'), { recursive: true });
+    fs.writeFileSync(b.p('/etc/ssh/sshd_config.d/40-waagent.conf'), '# Written by the Azure guest agent (waagent) during provisioning\nPasswordAuthentication no\n', { mode: 0o600 });
+    fs.writeFileSync(b.p('/etc/ssh/sshd_config.d/50-admin.conf'), 'X11Forwarding no\n');
+    const plan = planDeprovision(b.ctx, false);
+    assert.ok(plan.warnings.some((w) => w.includes('/etc/ssh/sshd_config.d/40-waagent.conf')));
+    assert.deepEqual(await executePlan(plan, b.ctx), []);
+    assert.ok(!b.exists('/etc/ssh/sshd_config.d/40-waagent.conf'));
+    assert.ok(b.exists('/etc/ssh/sshd_config.d/50-admin.conf'));
+  } finally { b.cleanup(); }
+  const c = bed();
+  try {
+    fs.mkdirSync(c.p('/etc/ssh/sshd_config.d'), { recursive: true });
+    fs.writeFileSync(c.p('/etc/ssh/sshd_config.d/40-waagent.conf'), 'PasswordAuthentication yes\n');
+    assert.deepEqual(await executePlan(planDeprovision(c.ctx, false), c.ctx), []);
+    assert.ok(c.exists('/etc/ssh/sshd_config.d/40-waagent.conf'), 'an admin file of that name is not ours');
+  } finally { c.cleanup(); }
 });
 
 test('execute: resolv.conf link rule — a link to an existing file is deleted, a dangling link is left', async () => {

@@ -25,6 +25,18 @@ test('timeout kills the whole process group', async () => {
   assert.ok(Date.now() - t0 < 5000, 'returned after the timeout');
 });
 
+test('timeout: returns within a bounded time even when a grandchild that left the process group holds the pipes', async () => {
+  const t0 = Date.now();
+  // setsid puts the grandchild in its own session: the process-group kill does not reach it, and it keeps stdout.
+  const r = await run(['sh', '-c', 'setsid sleep 20 & echo $!; sleep 20'], { timeoutMs: 300 });
+  const ms = Date.now() - t0;
+  const escaped = parseInt(r.stdout, 10);
+  try { process.kill(escaped, 'SIGKILL'); } catch { /* gone */ }
+  assert.equal(r.timedOut, true);
+  assert.match(r.stdout, /^\d+\n$/);
+  assert.ok(ms < 8000, `returned after ${ms} ms`);
+});
+
 test('resolveOnExit: a background child holding stdout does not hold the caller', async () => {
   const t0 = Date.now();
   const r = await run(['sh', '-c', 'sleep 8 & echo started'], { resolveOnExit: true, timeoutMs: 30_000 });

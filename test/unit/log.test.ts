@@ -64,6 +64,20 @@ test('the log file appender re-opens per line: a rotated (moved) file is re-crea
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+test('the log file appender never follows a symbolic link at the log path', () => {
+  const dir = tmp();
+  const f = path.join(dir, 'waagent.log');
+  const victim = path.join(dir, 'shadow');
+  fs.writeFileSync(victim, 'root:x:\n');
+  fs.symlinkSync(victim, f);
+  const logger = new Logger();
+  logger.addAppender(logFileAppender(f, Level.INFO));
+  logger.info('planted');
+  assert.equal(fs.readFileSync(victim, 'utf8'), 'root:x:\n');
+  assert.ok(fs.lstatSync(f).isSymbolicLink());
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
 test('the console appender writes in the background, in order, and drops lines for a missing device', async () => {
   const dir = tmp();
   const dev = path.join(dir, 'console');

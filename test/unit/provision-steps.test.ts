@@ -14,6 +14,8 @@ import { applyRootPasswordLock } from '../../src/provision/steps/root-password';
 import { applyHostKeys, parseFingerprint } from '../../src/provision/steps/host-keys';
 import { checkMarker, sameInstanceId, writeMarker } from '../../src/provision/marker';
 import { provisioningMode } from '../../src/provision/mode';
+import { Config } from '../../src/config/config';
+import { log, memoryAppender } from '../../src/core/log';
 import { osClassFor } from '../../src/os/factory';
 import { swapUuid } from '../../src/os/linux';
 import { cryptPassword } from '../../src/crypto/password-crypt';
@@ -134,6 +136,37 @@ test('publishHostname prefers networkctl renew over the interface bounce (D17); 
   } finally { plain.cleanup(); }
 });
 
+test('publish host name via dhclient: the running client\'s -pf/-lf are reused (no second client); another interface\'s client is left alone', async () => {
+  const proc = (bed: ReturnType<typeof makeBed>, pid: number, argv: string[]) => {
+    fs.mkdirSync(bed.p(`/proc/${pid}`), { recursive: true });
+    fs.writeFileSync(bed.p(`/proc/${pid}/comm`), `${path.basename(argv[0])}\n`);
+    fs.writeFileSync(bed.p(`/proc/${pid}/cmdline`), `${argv.join('\0')}\0`);
+  };
+  const setup = (bed: ReturnType<typeof makeBed>) => {
+    fs.mkdirSync(bed.p('/usr/sbin'), { recursive: true });
+    fs.writeFileSync(bed.p('/usr/sbin/dhclient'), '', { mode: 0o755 });
+    fs.mkdirSync(bed.p('/proc/net'), { recursive: true });
+    fs.writeFileSync(bed.p('/proc/net/route'), 'Iface\tDestination\tGateway\neth0\t00000000\t0100000A\n');
+  };
+  const bed = makeBed();
+  try {
+    setup(bed);
+    proc(bed, 412, ['/sbin/dhclient', '-1', '-4', '-v', '-i', '-pf', '/run/dhclient.eth0.pid', '-lf', '/var/lib/dhcp/dhclient.eth0.leases', '-I', '-df', '/var/lib/dhcp/dhclient6.eth0.leases', 'eth0']);
+    await bed.ctx.os.publishHostname('vm-04');
+    assert.deepEqual(calls(bed, 'dhclient').map((c) => c.argv), [
+      ['dhclient', '-x', '-pf', '/run/dhclient.eth0.pid', '-lf', '/var/lib/dhcp/dhclient.eth0.leases', 'eth0'],
+      ['dhclient', '-nw', '-pf', '/run/dhclient.eth0.pid', '-lf', '/var/lib/dhcp/dhclient.eth0.leases', 'eth0'],
+    ]);
+  } finally { bed.cleanup(); }
+  const other = makeBed();
+  try {
+    setup(other);
+    proc(other, 77, ['dhclient', '-pf', '/run/dhclient.eth1.pid', 'eth1']);
+    await other.ctx.os.publishHostname('vm-05');
+    assert.equal(calls(other, 'dhclient').length, 0, 'the client of eth1 is not restarted for eth0');
+  } finally { other.cleanup(); }
+});
+
 test('ssh public keys: $HOME → OS.HomeDir, append + de-duplicate, 0700 dir and 0600 file owned by the user', async () => {
   const bed = makeBed();
   try {
@@ -175,6 +208,41 @@ test('ssh public keys: hostile paths, bad keys and symlinks are refused', async 
     await assert.rejects(deployPublicKeys(bed.ctx, user, [{ path: '/home/azureuser/.ssh/authorized_keys', value: 'ssh-rsa AAAA x' }]), /symbolic link/);
     await assert.rejects(deployPublicKeys(bed.ctx, user, [{ path: '/home/azureuser/.ssh/k2' }]), /SSH public key Fingerprint and Value are None/);
     assert.ok(!fs.readFileSync(bed.p('/etc/shadow'), 'utf8').includes('ssh-rsa'));
+  } finally { bed.cleanup(); }
+});
+
+test('ssh public keys: OS.HomeDir itself, another user\'s home, a symlink below the home and .. are refused; nothing changes', async () => {
+  const bed = makeBed();
+  try {
+    const u = await ensureUser(bed.ctx, 'azureuser');
+    const user = { name: 'azureuser', ...u };
+    await ensureUser(bed.ctx, 'bob');
+    fs.mkdirSync(bed.p('/home/bob/.ssh'), { recursive: true, mode: 0o755 });
+    fs.chmodSync(bed.p('/home'), 0o755);
+    fs.chmodSync(bed.p('/home/bob'), 0o755);
+    const before = () => [bed.mode('/home'), bed.mode('/home/bob'), bed.mode('/home/bob/.ssh')];
+    const b0 = before();
+    const key = 'ssh-ed25519 AAAAHOSTILE x@y';
+    for (const p of ['$HOME/authorized_keys', '/home/authorized_keys', '$HOME/bob/.ssh/authorized_keys', '/home/bob/authorized_keys',
+      '/home/azureuser/../bob/.ssh/authorized_keys', '$HOME/azureuser/../authorized_keys', '/home/azureuser/../../home/keys']) {
+      await assert.rejects(deployPublicKeys(bed.ctx, user, [{ path: p, value: key }]), /refused|outside/, p);
+      await assert.rejects(deployKeyPairs(bed.ctx, user, [{ path: p, fingerprint: 'AB' }]), /refused|outside/, p);
+    }
+    assert.deepEqual(before(), b0, 'no mode of /home or another home changed');
+    assert.ok(!fs.existsSync(bed.p('/home/authorized_keys')) && !fs.existsSync(bed.p('/home/bob/.ssh/authorized_keys')));
+    // A symbolic link below the home (the user points .ssh at another directory): refused, the target untouched.
+    fs.mkdirSync(bed.p('/etc/target'), { mode: 0o755 });
+    fs.mkdirSync(bed.p('/home/azureuser'), { recursive: true });
+    fs.symlinkSync(bed.p('/etc/target'), bed.p('/home/azureuser/.ssh'));
+    await assert.rejects(deployPublicKeys(bed.ctx, user, [{ path: '/home/azureuser/.ssh/authorized_keys', value: key }]), /symbolic link/);
+    fs.unlinkSync(bed.p('/home/azureuser/.ssh'));
+    fs.mkdirSync(bed.p('/home/azureuser/sub'), { recursive: true });
+    fs.symlinkSync(bed.p('/etc'), bed.p('/home/azureuser/sub/link'));
+    await assert.rejects(deployPublicKeys(bed.ctx, user, [{ path: '/home/azureuser/sub/link/target/keys', value: key }]), /symbolic link/);
+    assert.equal(bed.mode('/etc/target'), 0o755);
+    assert.equal(fs.readdirSync(bed.p('/etc/target')).length, 0);
+    // The legitimate path still works.
+    assert.equal(await deployPublicKeys(bed.ctx, user, [{ path: '$HOME/azureuser/.ssh/authorized_keys', value: key }]), 1);
   } finally { bed.cleanup(); }
 });
 
@@ -234,6 +302,21 @@ test('customdata: saved 0600 as given; decoded with DecodeCustomData; executed w
     await assert.rejects(applyCustomData(exec.ctx, '!!!not base64!!!'), /not valid base64/);
     await assert.rejects(applyCustomData(exec.ctx, Buffer.from([0xff, 0xfe, 0x80]).toString('base64')), /not valid UTF-8/);
   } finally { exec.cleanup(); }
+});
+
+test('customdata: the output goes to <Lib.Dir>/CustomData.out (0600), never to the log (world-readable, console)', async () => {
+  const out = 'token=VERY-SECRET-OUTPUT\n'.repeat(10);
+  const bed = makeBed({ 'Provisioning.ExecuteCustomData': 'y' }, (argv) => (argv[0] === '/var/lib/waagent/CustomData' ? { stdout: out, stderr: 'ERR-SECRET\n' } : undefined));
+  const mem = memoryAppender();
+  log.addAppender(mem);
+  try {
+    await applyCustomData(bed.ctx, Buffer.from('#!/bin/sh\necho hi\n').toString('base64'));
+    assert.ok(!mem.lines.some((l) => l.includes('VERY-SECRET') || l.includes('ERR-SECRET')), mem.lines.join(''));
+    assert.ok(mem.lines.some((l) => l.includes('/var/lib/waagent/CustomData.out')));
+    assert.equal(bed.mode('/var/lib/waagent/CustomData.out'), 0o600);
+    const saved = bed.read('/var/lib/waagent/CustomData.out');
+    assert.ok(saved.includes(out) && saved.includes('ERR-SECRET'));
+  } finally { log.removeAppender(mem); bed.cleanup(); }
 });
 
 test('root password lock: root line first as *LOCK*, mode kept, idempotent; off by default', async () => {
@@ -316,6 +399,64 @@ test('mode (§3.2, D29): Provisioning.Enabled decides when present; else Provisi
     const bed = makeBed(conf, (argv) => (argv[0] === 'systemctl' && argv[1] === 'is-enabled' ? { stdout: ciEnabled ? 'enabled\n' : 'disabled\n' } : undefined));
     try { assert.equal(await provisioningMode(bed.ctx), want, JSON.stringify(conf) + ciEnabled); } finally { bed.cleanup(); }
   }
+});
+
+test('mode: the shipped init/waagent.conf leaves the choice to auto (no two provisioners); forcing built-in while cloud-init is enabled warns', async () => {
+  const shipped = Config.parse(fs.readFileSync(path.join(__dirname, '../../../init/waagent.conf'), 'utf8'), 'init/waagent.conf');
+  assert.equal(shipped.has('Provisioning.Enabled'), false, 'the shipped file must not set Provisioning.Enabled (it overrides auto, D29)');
+  assert.equal(shipped.has('Provisioning.UseCloudInit'), false);
+  assert.equal(shipped.str('Provisioning.Agent'), 'auto');
+  const values = Object.fromEntries(shipped.values);
+  for (const [ciEnabled, want] of [[true, 'cloud-init'], [false, 'builtin']] as const) {
+    const bed = makeBed(values, (argv) => (argv[0] === 'systemctl' && argv[1] === 'is-enabled' ? { stdout: ciEnabled ? 'enabled\n' : 'disabled\n' } : undefined));
+    try { assert.equal(await provisioningMode(bed.ctx), want, `shipped config, cloud-init enabled=${ciEnabled}`); } finally { bed.cleanup(); }
+  }
+  const mem = memoryAppender();
+  log.addAppender(mem);
+  try {
+    for (const [conf, ciEnabled, warns] of [[{ 'Provisioning.Enabled': 'y' }, true, true], [{ 'Provisioning.Agent': 'waagent' }, true, true],
+      [{ 'Provisioning.Enabled': 'y' }, false, false], [{}, false, false]] as const) {
+      mem.lines.length = 0;
+      const bed = makeBed({ ...conf }, (argv) => (argv[0] === 'systemctl' && argv[1] === 'is-enabled' ? { stdout: ciEnabled ? 'enabled\n' : 'disabled\n' } : undefined));
+      try {
+        assert.equal(await provisioningMode(bed.ctx), 'builtin');
+        const warned = mem.lines.some((l) => / WARNING .*cloud-init is enabled/.test(l));
+        assert.equal(warned, warns, `${JSON.stringify(conf)} cloud-init enabled=${ciEnabled}: ${mem.lines.join('')}`);
+      } finally { bed.cleanup(); }
+    }
+  } finally { log.removeAppender(mem); }
+});
+
+test('password: Provisioning.PasswordCryptSaltLength longer than crypt uses is clamped with a warning, not a failure', async () => {
+  const mem = memoryAppender();
+  log.addAppender(mem);
+  try {
+    for (const [id, len, want] of [['6', '20', 16], ['5', '17', 16], ['1', '12', 8], ['6', '0', 10], ['6', '12', 12]] as const) {
+      mem.lines.length = 0;
+      const bed = makeBed({ 'Provisioning.PasswordCryptSaltLength': len, 'Provisioning.PasswordCryptId': id });
+      try {
+        await ensureUser(bed.ctx, 'azureuser');
+        assert.equal(await applyPassword(bed.ctx, 'azureuser', 'Secret-pw-1'), true, `id ${id} length ${len}`);
+        const hash = await bed.ctx.os.hashPassword('Secret-pw-1');
+        const salt = hash.split('$')[2];
+        assert.equal(salt.length, want, `id ${id} length ${len}: ${salt}`);
+        assert.equal(mem.lines.some((l) => / WARNING .*PasswordCryptSaltLength/.test(l)), String(want) !== len, mem.lines.join(''));
+      } finally { bed.cleanup(); }
+    }
+  } finally { log.removeAppender(mem); }
+});
+
+test('writeSystemFile: an existing parent directory keeps its mode; a missing one is created 0755', async () => {
+  const bed = makeBed();
+  try {
+    fs.mkdirSync(bed.p('/etc/private'), { mode: 0o700 });
+    fs.chmodSync(bed.p('/etc/private'), 0o700);
+    await bed.ctx.os.writeSystemFile('/etc/private/file', 'x\n', 0o600);
+    assert.equal(bed.mode('/etc/private'), 0o700);
+    assert.equal(bed.mode('/etc/private/file'), 0o600);
+    await bed.ctx.os.writeSystemFile('/etc/newdir/file', 'y\n', 0o644);
+    assert.equal(bed.mode('/etc/newdir'), 0o755);
+  } finally { bed.cleanup(); }
 });
 
 test('factory: first match wins (§9.2)', () => {

@@ -1,4 +1,4 @@
-/** Provisioning step: CustomData (provisioning-and-os.md §3.15). */
+/** Provisioning step: CustomData (provisioning-and-os.md §3.15); its output goes to a 0600 file, not to the log. */
 import type { AgentContext } from '../../context';
 
 export const CUSTOM_DATA_TIMEOUT_MS = 30 * 60 * 1000;
@@ -6,7 +6,7 @@ export const CUSTOM_DATA_TIMEOUT_MS = 30 * 60 * 1000;
 /**
  * Saves CustomData to `<Lib.Dir>/CustomData` (0600), base64/UTF-8 decoded when DecodeCustomData or ExecuteCustomData
  * is set (invalid data throws), and runs it synchronously as root with cwd Lib.Dir when ExecuteCustomData=y (0700,
- * 30-minute timeout, exit status logged, not fatal). The content is never logged. Returns whether the file changed.
+ * 30-minute timeout, exit status logged, not fatal). Neither the content nor the output is ever logged. Returns whether the file changed.
  */
 export async function applyCustomData(ctx: AgentContext, customData: string | undefined, timeoutMs = CUSTOM_DATA_TIMEOUT_MS): Promise<boolean> {
   if (customData === undefined) return false;
@@ -31,7 +31,25 @@ export async function applyCustomData(ctx: AgentContext, customData: string | un
   if (r.timedOut) ctx.log.error(`CustomData did not finish within ${Math.round(timeoutMs / 60000)} minutes and was killed (${secs}s)`);
   else if (r.spawnError) ctx.log.error(`CustomData could not be started: ${r.spawnError}`);
   else ctx.log.info(`CustomData finished with exit code ${r.code}${r.signal ? ` (signal ${r.signal})` : ''} after ${secs}s`);
-  const out = (r.stdout + r.stderr).trim();
-  if (out) ctx.log.info(`CustomData output:\n${out.slice(0, 16 * 1024)}`);
+  saveOutput(ctx, r.stdout, r.stderr);
   return changed;
+}
+
+/** Bytes of each stream kept in `<Lib.Dir>/CustomData.out`. */
+export const CUSTOM_DATA_OUTPUT_MAX = 1024 * 1024;
+
+/**
+ * Keeps what CustomData printed in `<Lib.Dir>/CustomData.out` (0600, root), never in the log: the log file is
+ * world-readable and lines go to /dev/console until provisioning completes, while a script's output may carry secrets.
+ */
+function saveOutput(ctx: AgentContext, stdout: string, stderr: string): void {
+  const file = `${ctx.libDir}/CustomData.out`;
+  if (!stdout && !stderr) { ctx.os.fs.remove(file); return; }
+  const cut = (t: string) => (t.length > CUSTOM_DATA_OUTPUT_MAX ? `${t.slice(0, CUSTOM_DATA_OUTPUT_MAX)}\n[truncated]\n` : t);
+  try {
+    ctx.os.fs.write(file, `--- stdout ---\n${cut(stdout)}\n--- stderr ---\n${cut(stderr)}`, { mode: 0o600 });
+    ctx.log.info(`CustomData output (${stdout.length + stderr.length} characters) saved to ${file}`);
+  } catch (e) {
+    ctx.log.warn(`Cannot save the CustomData output to ${file}: ${(e as Error).message}`);
+  }
 }

@@ -1,7 +1,9 @@
 /**
  * Provisioning step: SSH public keys (provisioning-and-os.md §3.12, D12) and key pairs (§3.13). Paths get `$HOME` →
- * OS.HomeDir, are normalised and must stay inside the user's home (or OS.HomeDir); keys are appended and
- * de-duplicated; files are written atomically, owned by the user; symlinked targets are refused.
+ * OS.HomeDir, are normalised and must lie strictly inside the provisioned user's own home (never OS.HomeDir itself,
+ * never another user's home); no component below the home may be a symbolic link, and the parent directory is
+ * changed through a descriptor opened with O_NOFOLLOW; keys are appended and de-duplicated; files are written
+ * atomically, owned by the user.
  */
 import * as path from 'node:path';
 import { createPublicKey } from 'node:crypto';
@@ -22,7 +24,8 @@ const KEY_TYPE = /^(ssh-|ecdsa-sha2-|sk-)/;
 
 /**
  * Normalises an OVF key path (§3.12 step 2): `$HOME` → OS.HomeDir, normalised, `<HomeDir>/<user>/` rewritten to the
- * real home. Throws unless the result is absolute and inside the user's home or OS.HomeDir (and not one of them).
+ * real home. Throws unless the result is absolute and strictly inside the user's own home: a path directly in
+ * OS.HomeDir (`$HOME/authorized_keys`) or in another user's home would make the step chmod/chown that directory.
  */
 export function normaliseKeyPath(ctx: AgentContext, user: UserInfo, raw: string | undefined): string {
   if (!raw) throw new Error('Public key path is None');
@@ -32,17 +35,33 @@ export function normaliseKeyPath(ctx: AgentContext, user: UserInfo, raw: string 
   if (!p.startsWith('/')) throw new Error(`SSH key path ${raw} is not absolute`);
   const expected = `${homeBase}/${user.name}`;
   if (user.home !== expected && p.startsWith(`${expected}/`)) p = user.home + p.slice(expected.length);
-  const inside = (dir: string) => dir !== '/' && p.startsWith(`${dir.replace(/\/+$/, '')}/`);
-  if (!inside(user.home) && !inside(homeBase)) throw new Error(`SSH key path ${raw} is outside the home directory of ${user.name}: refused`);
+  const home = path.posix.normalize(user.home).replace(/\/+$/, '');
+  if (!home.startsWith('/') || home === '' || home === path.posix.normalize(homeBase).replace(/\/+$/, '')) {
+    throw new Error(`The home directory ${user.home} of ${user.name} cannot hold SSH keys: refused`);
+  }
+  if (!p.startsWith(`${home}/`)) throw new Error(`SSH key path ${raw} is outside the home directory of ${user.name}: refused`);
   return p;
 }
 
-/** Creates the key's parent directory if missing, mode 0700, owned by the user (only that directory). */
+/**
+ * Creates the key's parent directory if missing, mode 0700, owned by the user (only that directory). Every existing
+ * component from the home down to the file must be a real directory (a symbolic link anywhere below the home is
+ * refused: the user could point it at /etc); the mode and owner are set through an O_NOFOLLOW descriptor.
+ */
 function prepareDir(ctx: AgentContext, user: UserInfo, file: string): void {
+  const home = path.posix.normalize(user.home).replace(/\/+$/, '');
   const dir = path.posix.dirname(file);
-  const st = ctx.os.fs.lstat(dir);
-  if (st && !st.isDirectory()) throw new Error(`${dir} is not a directory: refused`);
-  ctx.os.fs.mkdir(dir, 0o700, user.uid, user.gid);
+  const homeSt = ctx.os.fs.lstat(home);
+  if (homeSt?.isSymbolicLink()) throw new Error(`The home directory ${home} is a symbolic link: refused`);
+  const rel = dir.slice(home.length).split('/').filter(Boolean);
+  let cur = home;
+  for (const part of rel) {
+    cur = `${cur}/${part}`;
+    const st = ctx.os.fs.lstat(cur);
+    if (st?.isSymbolicLink()) throw new Error(`${cur} is a symbolic link: refused`);
+    if (st && !st.isDirectory()) throw new Error(`${cur} is not a directory: refused`);
+  }
+  ctx.os.fs.mkdirNoFollow(dir, 0o700, user.uid, user.gid);
 }
 
 function refuseSymlink(ctx: AgentContext, file: string): void {

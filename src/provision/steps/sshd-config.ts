@@ -6,6 +6,13 @@
 import * as path from 'node:path';
 import type { AgentContext } from '../../context';
 
+/** The drop-in the step writes (beside sshd_config, in sshd_config.d) and the first line that marks it as ours. */
+export const SSHD_DROP_IN = '40-waagent.conf';
+export const SSHD_DROP_IN_HEADER = '# Written by the Azure guest agent (waagent) during provisioning';
+
+/** The path of the drop-in for a given sshd_config path. */
+export function sshdDropInPath(sshdConfig: string): string { return `${path.posix.dirname(sshdConfig)}/sshd_config.d/${SSHD_DROP_IN}`; }
+
 /** Sets `directive value` in `lines` per §3.11 (returns a new array). */
 export function setSshConfig(lines: readonly string[], directive: string, value: string): string[] {
   const out = [...lines];
@@ -69,8 +76,8 @@ export async function applySshdConfig(ctx: AgentContext, disablePasswordAuth: bo
   }
   const dir = `${path.posix.dirname(file)}/sshd_config.d`;
   if (includesDropInDir(text) && os.fs.stat(dir)?.isDirectory()) {
-    const dropIn = `${dir}/40-waagent.conf`;
-    const content = `# Written by the Azure guest agent (waagent) during provisioning\n${settings.map(([d, v]) => `${d} ${v}`).join('\n')}\n`;
+    const dropIn = `${dir}/${SSHD_DROP_IN}`;
+    const content = `${SSHD_DROP_IN_HEADER}\n${settings.map(([d, v]) => `${d} ${v}`).join('\n')}\n`;
     if (os.fs.readText(dropIn) !== content) {
       os.fs.write(dropIn, content, { mode: 0o600 });
       await os.relabel(dropIn);
