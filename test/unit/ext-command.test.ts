@@ -7,11 +7,12 @@ import * as fs from 'node:fs';
 import { makeExtBed, recordingRunner, type ExtBed } from './ext-run-helpers';
 import { log, memoryAppender, Level } from '../../src/core/log';
 import {
-  runHandlerCommand, handlerCommandEnv, childEnvironment, composeOutput, decodeBackslashReplace, fullCommand, shellCommand,
+  runHandlerCommand, handlerCommandEnv, childEnvironment, composeOutput, fullCommand, shellCommand,
   commandStats, type RunHandlerCommandOptions,
 } from '../../src/extensions/command';
 import { chooseHandlerLauncher, scopeLauncher, directLauncher, handlerSlice } from '../../src/os/handler-launch';
 import { appendCapped } from '../../src/extensions/handler-log';
+import { decodeBackslashReplace } from '../../src/extensions/py-json';
 import type { HandlerOperation } from '../../src/extensions/handler-files';
 
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
