@@ -67,7 +67,7 @@ function linuxBed(conf: Record<string, string> = {}, sim: Partial<DiskSim> = {})
     }
     if (cmd === 'parted') return {};
     if (cmd === 'sfdisk' && a[0] === '--part-type' && a.includes('-n')) return { stdout: `${s.type}\n` };
-    if (cmd === 'sfdisk' && a[0] === '--part-type') { s.type = a[3]; return {}; }
+    if (cmd === 'sfdisk' && a.includes('--part-type') && !a.includes('-n')) { s.type = a[a.length - 1]; return {}; }
     if (cmd === 'sfdisk' && a[0] === '-R') return s.rereadFails ? { code: 1, stderr: 'sfdisk: invalid option -- R' } : {};
     if (cmd === 'blockdev' && a[0] === '--getsize64') return { stdout: '268435456\n' };
     if (cmd === 'blockdev') return s.rereadFails ? { code: 1, stderr: 'BLKRRPART: Invalid argument' } : {};
@@ -131,6 +131,18 @@ test('mount table: whole device paths only, BSD partition suffixes', () => {
   assert.deepEqual(findMount('/dev/da1s1 on /mnt/resource (ufs, local)\n', '/dev/da1', /^(s\d+[a-h]?|p\d+)?$/), { device: '/dev/da1s1', mountPoint: '/mnt/resource' });
 });
 
+test('already mounted, from /proc/self/mounts (escaped mount point, /dev/sdba decoy): no command at all', async () => {
+  const bed = linuxBed();
+  try {
+    mk(bed, '/proc/self/mounts', '/dev/sda1 / ext4 rw 0 0\n/dev/sdba1 /data ext4 rw 0 0\n/dev/sdb1 /mnt/my\\040disk ext4 rw,nodev 0 0\n');
+    mk(bed, '/mnt/my disk');
+    const r = await activateResourceDisk(bed.ctx, platform(bed));
+    assert.deepEqual(r, { kind: 'mounted', disk: '/dev/sdb', mountPoint: '/mnt/my disk', already: true });
+    assert.deepEqual(bed.cmds(), []);
+    assert.equal(bed.read(`/mnt/my disk/${WARNING_FILE}`), WARNING_TEXT);
+  } finally { bed.cleanup(); }
+});
+
 test('fresh NTFS-typed disk: retyped 83, formatted, mounted with -t and the options, warning file, in this order', async () => {
   const bed = linuxBed({ 'ResourceDisk.MountOptions': 'nodev,nosuid' });
   const logs = captureLog();
@@ -141,7 +153,7 @@ test('fresh NTFS-typed disk: retyped 83, formatted, mounted with -t and the opti
       'mount',
       'parted -s /dev/sdb print',
       'sfdisk --part-type -f /dev/sdb 1 -n',
-      'sfdisk --part-type /dev/sdb 1 83',
+      'sfdisk --no-tell-kernel --part-type /dev/sdb 1 83',
       'sfdisk -R /dev/sdb',
       'blockdev --rereadpt /dev/sdb',
       'mkfs.ext4 -F /dev/sdb1',
@@ -160,7 +172,7 @@ test('a partition of another type is kept: no retype, no mkfs (data survives a r
   const bed = linuxBed({}, { type: '83' });
   try {
     await activateResourceDisk(bed.ctx, platform(bed));
-    assert.ok(!bed.cmds().some((c) => c.startsWith('mkfs') || c === 'sfdisk --part-type /dev/sdb 1 83'), bed.cmds().join('\n'));
+    assert.ok(!bed.cmds().some((c) => c.startsWith('mkfs') || c.endsWith('/dev/sdb 1 83')), bed.cmds().join('\n'));
     assert.ok(bed.cmds().includes('mount -t ext4 /dev/sdb1 /mnt/resource'));
     // A second run: already mounted, nothing but the mount list.
     bed.run.calls.length = 0;

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import type { LinuxOS } from '../linux';
 import type { ExecResult } from '../../core/exec';
 import { log } from '../../core/log';
-import { findMount, resolveLink, type MountedAt, type ResourceDiskPlatform, type ResourceDiskSettings } from './platform';
+import { findMount, parseProcMounts, resolveLink, type MountedAt, type ResourceDiskPlatform, type ResourceDiskSettings } from './platform';
 
 /** Instance GUID of Gen2's synthetic SCSI controller that carries the OS and resource disks (§5.2 step 3). */
 export const GEN2_SCSI_DEVICE_ID = 'f8b3781a-1e82-4818-a1c3-63d806ec15bb';
@@ -85,6 +85,9 @@ export class LinuxResourceDisk implements ResourceDiskPlatform {
 
   // ---- §5.3 already mounted -----------------------------------------------------------------------------------
   async mountedAt(disk: string): Promise<MountedAt | undefined> {
+    // The kernel's table of this mount namespace (as seen from our root) saves a `mount` process; `mount` otherwise.
+    const proc = this.os.fs.readText('/proc/self/mounts', 4 * 1024 * 1024);
+    if (proc !== undefined && proc.trim()) return findMount(parseProcMounts(proc), disk);
     const r = await this.os.run(['mount']);
     if (r.code !== 0) throw new Error(`Cannot list mounts: ${out(r)}`);
     return findMount(r.stdout, disk);
@@ -147,7 +150,10 @@ export class LinuxResourceDisk implements ResourceDiskPlatform {
     const type = t.stdout.trim();
     if (type === '7' && fsType !== 'ntfs') {
       log.info(`The partition of ${disk} is NTFS-typed (7): setting type 83 and formatting it with ${fsType}`);
-      let w = await this.os.run(['sfdisk', '--part-type', disk, '1', '83']);
+      // --no-tell-kernel: sfdisk's own re-read starts with a sync() of every file system (≈300 ms on a busy host);
+      // the re-read below does it for this disk only. Older util-linux (< 2.28) lacks the flag, then plain, then -c.
+      let w = await this.os.run(['sfdisk', '--no-tell-kernel', '--part-type', disk, '1', '83']);
+      if (w.code !== 0) w = await this.os.run(['sfdisk', '--part-type', disk, '1', '83']);
       if (w.code !== 0) w = await this.os.run(['sfdisk', '-c', disk, '1', '83']);
       if (w.code !== 0) throw new Error(`Could not change the partition type of ${disk}: ${out(w)}`);
       await this.rereadPartitionTable(disk);

@@ -45,20 +45,30 @@ export interface ResourceDiskPlatform {
   activateSwapPartition?(disk: string): Promise<void>;
 }
 
-/**
- * Parses `mount` output (Linux: `<dev> on <mp> type <fs> (<opts>)`; BSD: `<dev> on <mp> (<fs>, ...)`) and returns
- * where `disk` or a partition of it is mounted. Whole device paths only (§5.3 FIX): `/dev/sdb` matches `/dev/sdb1`
- * but never `/dev/sdba`; BSD partition suffixes (`s1`, `p2`, `a`) count as partitions of the disk.
- */
-export function findMount(mountOutput: string, disk: string, partitionSuffix: RegExp = /^(p?[0-9]+)?$/): MountedAt | undefined {
-  for (const line of mountOutput.split('\n')) {
-    const f = line.trim().split(/\s+/);
-    if (f.length < 3 || f[1] !== 'on') continue;
-    if (!f[0].startsWith(disk)) continue;
-    if (!partitionSuffix.test(f[0].slice(disk.length))) continue;
-    return { device: f[0], mountPoint: f[2] };
+/** `mount` output (Linux: `<dev> on <mp> type <fs> (<opts>)`; BSD: `<dev> on <mp> (<fs>, ...)`) as entries. */
+export function parseMountOutput(text: string): MountedAt[] {
+  const out: MountedAt[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^(\S+) on (.+?)(?: type \S+)? \(/.exec(line.trim()) ?? /^(\S+) on (\S+)/.exec(line.trim());
+    if (m) out.push({ device: m[1], mountPoint: m[2] });
   }
-  return undefined;
+  return out;
+}
+
+/** /proc/self/mounts (`<dev> <mp> <fs> <opts> 0 0`, spaces and tabs escaped as octal) as entries. */
+export function parseProcMounts(text: string): MountedAt[] {
+  const unescape = (s: string): string => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  return text.split('\n').map((l) => l.split(' ')).filter((f) => f.length >= 3)
+    .map((f) => ({ device: unescape(f[0]), mountPoint: unescape(f[1]) }));
+}
+
+/**
+ * Where `disk` or a partition of it is mounted (§5.3). Whole device paths only (§5.3 FIX): `/dev/sdb` matches
+ * `/dev/sdb1` but never `/dev/sdba`; BSD partition suffixes (`s1`, `p2`, `a`) are passed as `partitionSuffix`.
+ */
+export function findMount(mounts: string | MountedAt[], disk: string, partitionSuffix: RegExp = /^(p?[0-9]+)?$/): MountedAt | undefined {
+  const list = typeof mounts === 'string' ? parseMountOutput(mounts) : mounts;
+  return list.find((m) => m.device.startsWith(disk) && partitionSuffix.test(m.device.slice(disk.length)));
 }
 
 /** Follows symbolic links of an agent path inside the root (at most 16 hops); undefined when it does not resolve. */
