@@ -154,7 +154,6 @@ test('fresh NTFS-typed disk: retyped 83, formatted, mounted with -t and the opti
       'parted -s /dev/sdb print',
       'sfdisk --part-type -f /dev/sdb 1 -n',
       'sfdisk --no-tell-kernel --part-type /dev/sdb 1 83',
-      'sfdisk -R /dev/sdb',
       'blockdev --rereadpt /dev/sdb',
       'mkfs.ext4 -F /dev/sdb1',
       'mount -t ext4 -o nodev,nosuid /dev/sdb1 /mnt/resource',
@@ -412,4 +411,17 @@ test('OpenBSD: wd1a as ffs; fdisk, disklabel template on stdin, newfs -O2 when m
     ]);
     assert.equal(bed.run.calls[3].opts.input, '/mnt/resource 1G-* 50%\nswap 1-2048M 50%\n');
   } finally { bed.cleanup(); }
+});
+
+test('partition-table re-read: blockdev --rereadpt; sfdisk -R only where blockdev is not installed', async () => {
+  const bed = makeBed({}, (argv) => (argv[0] === 'blockdev' ? { code: -1, spawnError: 'blockdev: spawn blockdev ENOENT' } : {}));
+  try {
+    await platform(bed).rereadPartitionTable('/dev/sdb');
+    assert.deepEqual(bed.run.calls.map((c) => c.argv.join(' ')), ['blockdev --rereadpt /dev/sdb', 'sfdisk -R /dev/sdb']);
+  } finally { bed.cleanup(); }
+  const ok = makeBed();
+  try {
+    await platform(ok).rereadPartitionTable('/dev/sdb');
+    assert.deepEqual(ok.run.calls.map((c) => c.argv.join(' ')), ['blockdev --rereadpt /dev/sdb']);
+  } finally { ok.cleanup(); }
 });

@@ -169,12 +169,12 @@ export class LinuxResourceDisk implements ResourceDiskPlatform {
     return r.code === 0 && Number.isFinite(n) ? n : 0;
   }
 
-  /** `sfdisk -R`, else `blockdev --rereadpt` (§5.4); failure is only logged (a disk in use refuses, harmlessly). */
+  /** `blockdev --rereadpt` (§5.4 lists `sfdisk -R` first, but util-linux removed it in 2.26: a wasted process on every
+   *  current distro), `sfdisk -R` only where blockdev is missing; failure is only logged (a disk in use refuses). */
   async rereadPartitionTable(disk: string): Promise<void> {
-    const r = await this.os.run(['sfdisk', '-R', disk]);
-    if (r.code === 0) return;
-    const b = await this.os.run(['blockdev', '--rereadpt', disk]);
-    if (b.code !== 0) log.verbose(`Re-reading the partition table of ${disk} failed: ${out(b)}`);
+    let r = await this.os.run(['blockdev', '--rereadpt', disk]);
+    if (r.spawnError) r = await this.os.run(['sfdisk', '-R', disk]);
+    if (r.code !== 0) log.verbose(`Re-reading the partition table of ${disk} failed: ${out(r)}`);
   }
 
   private async waitForPartition(part: string): Promise<void> {
