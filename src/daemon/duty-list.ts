@@ -13,8 +13,8 @@ interface DutyEntry {
 }
 
 const ENTRIES: DutyEntry[] = [
-  // e.g. { name: 'resource disk', wanted: (c) => c.conf.bool('ResourceDisk.Format') || c.conf.bool('ResourceDisk.EnableSwap'),
-  //        load: async () => (await import('./resource-disk/duty')).resourceDiskDuty },
+  { name: 'resource disk', wanted: (c) => c.conf.bool('ResourceDisk.Format'),
+    load: async () => (await import('./resource-disk/duty')).resourceDiskDuty },
 ];
 
 /** Loads the duties whose switch is on. A module that fails to load is logged and left out. */

@@ -5,6 +5,7 @@
 import { LinuxOS } from './linux';
 
 export class FreeBSDOS extends LinuxOS {
+  override resourceDiskFlavor(): 'freebsd' { return 'freebsd'; }
   override async setHostname(name: string): Promise<void> {
     const f = '/etc/rc.conf';
     const lines = (this.fs.readText(f) ?? '').split('\n');

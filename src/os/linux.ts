@@ -49,6 +49,8 @@ export class LinuxOS extends OsBase {
   passwordPath(): string { return this.conf.s('OS.PasswordPath'); }
   /** Directories whose contents are cached DHCP leases (deprovision row 3). */
   dhcpLeaseDirs(): string[] { return ['/var/lib/dhclient', '/var/lib/dhcpcd', '/var/lib/dhcp']; }
+  /** Which resource-disk commands this OS speaks (§5.2–§5.10; os/resource-disk/*). */
+  resourceDiskFlavor(): 'linux' | 'freebsd' | 'openbsd' { return 'linux'; }
 
   protected sleep(ms: number): Promise<void> { return new Promise((r) => setTimeout(r, ms)); }
   protected has(prog: string): boolean { return this.which(prog) !== undefined; }

@@ -5,6 +5,7 @@
 import { LinuxOS } from './linux';
 
 export class OpenBSDOS extends LinuxOS {
+  override resourceDiskFlavor(): 'openbsd' { return 'openbsd'; }
   override sudoMechanism(): 'sudoers' | 'doas' { return 'doas'; }
   override async setHostname(name: string): Promise<void> {
     await this.writeSystemFile('/etc/myname', `${name}\n`, 0o644);

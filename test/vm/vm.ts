@@ -32,9 +32,9 @@ export interface VmOptions {
   scenario: Scenario;
   /** Contents of /etc/waagent.conf. */
   waagentConf: string;
-  /** Attach a 256 MiB sparse loop disk as /dev/sdb (the agent's resource-disk detection reads the real /sys, so it
-   *  only finds it where the test points it there). */
-  resourceDisk?: boolean;
+  /** A resource disk (`true`: the defaults of ResourceDiskOptions): the disk image on a loop device as /dev/sdb, its
+   *  partition on a second loop device as /dev/sdb1, and a fake Hyper-V tree on a tmpfs over /sys/bus. */
+  resourceDisk?: boolean | ResourceDiskOptions;
   /** Start the simulator inside the namespace (default true). */
   withSimulator?: boolean;
   /** Install /sbin/mount.udf and /sbin/mount.iso9660 helpers that mount the DVD with fuseiso (default true). */
@@ -50,6 +50,22 @@ export interface VmOptions {
   extraSetup?(imageDir: string): void | Promise<void>;
   /** How long to wait for the namespaces and the simulator (ms, default 20000). */
   bootTimeoutMs?: number;
+}
+
+/** The resource disk of a VM (TOOLCHAIN.md "More of the test bed": this kernel parses no partition tables, so the
+ *  partition is a second loop device over its byte range; sdb1 does not follow a new table, which is harmless). */
+export interface ResourceDiskOptions {
+  /** Host path of the disk image: created when missing (MBR, one NTFS-typed partition from sector 2048), reused when
+   *  present (the same disk after a "reboot"). Default: a fresh image in the VM's directory. The caller owns it. */
+  image?: string;
+  /** Size of a new image in MiB (default 256). */
+  sizeMiB?: number;
+  /** The fake /sys/bus/vmbus: 'gen1' (IDE port 1 → sdb), 'gen2' (synthetic SCSI controller, LUN 1 → sdb, beside a
+   *  data-disk controller whose LUN 1 is sdc), 'none' (only the OS disk: a VM size without a resource disk; no disk
+   *  is attached). Default 'gen1'. */
+  layout?: 'gen1' | 'gen2' | 'none';
+  /** Also the udev link /dev/disk/azure/resource → ../../sdb (§6.5). */
+  azureLink?: boolean;
 }
 
 export interface RunOptions {
@@ -197,6 +213,29 @@ const MOUNT_HELPER = `#!/bin/sh
 exec fuseiso -n "$1" "$2"
 `;
 
+/** swapon/swapoff inside every VM: swap is global to the host kernel, so the real programs must never run there. This
+ *  stand-in logs each call, checks the file like swapon would (exists, mkswap signature), and keeps the list of
+ *  "active" swap files for `swapon -s` in /run (a fresh tmpfs per VM boot, like the kernel's list after a reboot). */
+const SWAP_STANDIN = `#!/bin/sh
+S=/run/swap-standin
+mkdir -p "$S"; touch "$S/swaps"
+me=\${0##*/}
+echo "$me $*" >> "$S/log"
+if [ "$me" = swapoff ]; then
+  grep -q "^$1	" "$S/swaps" || { echo "swapoff: $1: swapoff failed: Invalid argument" >&2; exit 255; }
+  grep -v "^$1	" "$S/swaps" > "$S/swaps.new" || true; mv "$S/swaps.new" "$S/swaps"; exit 0
+fi
+case "\${1:-}" in
+  -s|--summary) printf 'Filename\\t\\t\\t\\tType\\t\\tSize\\t\\tUsed\\t\\tPriority\\n'; cat "$S/swaps"; exit 0 ;;
+  -*|'') echo "swapon stand-in: unsupported: $*" >&2; exit 1 ;;
+esac
+f=$1
+[ -f "$f" ] || { echo "swapon: cannot open $f: No such file or directory" >&2; exit 255; }
+[ "$(dd if="$f" bs=1 skip=4086 count=10 2>/dev/null)" = SWAPSPACE2 ] || { echo "swapon: $f: read swap header failed" >&2; exit 255; }
+grep -q "^$f	" "$S/swaps" && { echo "swapon: $f: swapon failed: Device or resource busy" >&2; exit 255; }
+printf '%s\\tfile\\t\\t%s\\t\\t0\\t\\t-2\\n' "$f" "$(( $(stat -c %s "$f") / 1024 - 4 ))" >> "$S/swaps"
+`;
+
 const SETUP_SH = `set -eu
 W="$VM_DIR"; F="$W/fs"; M="$W/merged"
 mount -t tmpfs -o mode=0755,size=4g vmfs "$F"
@@ -221,6 +260,15 @@ mount -t devpts -o newinstance,ptmxmode=0666,mode=620 devpts "$D/pts"; ln -s pts
 mount -t tmpfs -o mode=1777,size=64m shm "$D/shm"
 if [ -n "\${VM_DVD_MAJMIN:-}" ]; then mknod -m 660 "$D/sr0" b $VM_DVD_MAJMIN; ln -s sr0 "$D/cdrom"; fi
 if [ -n "\${VM_DISK_MAJMIN:-}" ]; then mknod -m 660 "$D/sdb" b $VM_DISK_MAJMIN; fi
+if [ -n "\${VM_PART_MAJMIN:-}" ]; then mknod -m 660 "$D/sdb1" b $VM_PART_MAJMIN; fi
+if [ -n "\${VM_AZURE_LINK:-}" ]; then mkdir -p "$D/disk/azure"; ln -s ../../sdb "$D/disk/azure/resource"; fi
+# The fake Hyper-V tree: a tmpfs over /sys/bus holding it, the host's other buses bound back read-only.
+if [ -n "\${VM_SYSBUS:-}" ]; then
+  mount -t tmpfs -o mode=0755,nosuid,nodev,noexec,size=8m sysbus "$M/sys/bus"
+  for b in /sys/bus/*; do n=\${b##*/}; [ "$n" = vmbus ] && continue; mkdir "$M/sys/bus/$n"; mount --bind "$b" "$M/sys/bus/$n"; mount -o remount,bind,ro "$M/sys/bus/$n"; done
+  cp -a "$VM_SYSBUS/." "$M/sys/bus/"
+  mount -o remount,ro "$M/sys/bus"
+fi
 mount -t tmpfs -o mode=0755,nosuid,nodev,size=256m run "$M/run"
 mount -t tmpfs -o mode=1777,nosuid,nodev,size=512m tmp "$M/tmp"
 # Host folders the VM needs (the project, the Node that runs the tests) that the fresh /tmp or /run would hide:
@@ -443,14 +491,7 @@ export class Vm {
       this.loops.push(loop);
       env.VM_DVD_MAJMIN = execFileSync('stat', ['-c', '%t %T', loop]).toString().trim().split(' ').map((h) => String(parseInt(h, 16))).join(' ');
     }
-    if (o.resourceDisk) {
-      const img = join(this.dir, 'resource.img');
-      writeFileSync(img, '');
-      execFileSync('truncate', ['-s', '256M', img]);
-      const loop = execFileSync('losetup', ['-f', '--show', img]).toString().trim();
-      this.loops.push(loop);
-      env.VM_DISK_MAJMIN = execFileSync('stat', ['-c', '%t %T', loop]).toString().trim().split(' ').map((h) => String(parseInt(h, 16))).join(' ');
-    }
+    if (o.resourceDisk) Object.assign(env, this.attachResourceDisk(o.resourceDisk === true ? {} : o.resourceDisk));
     // The image layer: agent, configuration, DHCP lease, DVD mount helpers, then the test's own additions.
     const bin = agentCommand(o.agentBin);
     if (/\s/.test(bin.trim())) {
@@ -462,6 +503,8 @@ export class Vm {
       env.VM_BIN_PATH = resolveHostParent('/usr/sbin/waagent');
     }
     imageWrite(this.imageDir, '/etc/waagent.conf', o.waagentConf, 0o644);
+    imageWrite(this.imageDir, '/sbin/swapon', SWAP_STANDIN, 0o755);
+    imageWrite(this.imageDir, '/sbin/swapoff', SWAP_STANDIN, 0o755);
     imageWrite(this.imageDir, '/var/lib/dhcp/dhclient.eth0.leases', leaseFile(), 0o644);
     if (o.dvdHelpers !== false) {
       imageWrite(this.imageDir, '/sbin/mount.udf', MOUNT_HELPER, 0o755);
@@ -488,6 +531,61 @@ export class Vm {
     const kids = readFileSync(`/proc/${this.unshare.pid}/task/${this.unshare.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
     if (kids.length !== 1) throw new Error(`cannot find the VM's PID 1 (children of unshare: ${kids.join(',')})`);
     this.pid1 = Number(kids[0]);
+  }
+
+  /**
+   * The resource disk's host side: the image (created with an MBR and one type-7 partition when missing), a loop
+   * device for the disk and one over the partition's byte range, and the fake vmbus tree (written to `<dir>/sysbus`,
+   * copied onto the VM's /sys/bus by setup.sh). Returns the environment setup.sh reads.
+   */
+  private attachResourceDisk(rd: ResourceDiskOptions): Record<string, string> {
+    const env: Record<string, string> = {};
+    const majmin = (loop: string): string => execFileSync('stat', ['-c', '%t %T', loop]).toString().trim().split(' ').map((h) => String(parseInt(h, 16))).join(' ');
+    const layout = rd.layout ?? 'gen1';
+    if (layout !== 'none') {
+      const img = rd.image ?? join(this.dir, 'resource.img');
+      if (!existsSync(img)) {
+        writeFileSync(img, '');
+        execFileSync('truncate', ['-s', `${rd.sizeMiB ?? 256}M`, img]);
+        execFileSync('sfdisk', ['-q', img], { input: 'label: dos\nstart=2048, type=7\n', stdio: ['pipe', 'ignore', 'pipe'] });
+      }
+      const table = JSON.parse(execFileSync('sfdisk', ['-J', img]).toString()) as { partitiontable: { partitions: { start: number; size: number }[] } };
+      const part = table.partitiontable.partitions[0];
+      const disk = execFileSync('losetup', ['-f', '--show', img]).toString().trim();
+      this.loops.push(disk);
+      env.VM_DISK_MAJMIN = majmin(disk);
+      const loop1 = execFileSync('losetup', ['-f', '--show', '-o', String(part.start * 512), '--sizelimit', String(part.size * 512), img]).toString().trim();
+      this.loops.push(loop1);
+      env.VM_PART_MAJMIN = majmin(loop1);
+      if (rd.azureLink) env.VM_AZURE_LINK = '1';
+    }
+    const bus = join(this.dir, 'sysbus');
+    const dev = (id: string, cls: string, blocks: string[]): void => {
+      const d = join(bus, 'vmbus', 'devices', id);
+      mkdirSync(d, { recursive: true });
+      writeFileSync(join(d, 'device_id'), `{${id}}\n`);
+      writeFileSync(join(d, 'class_id'), `{${cls}}\n`);
+      for (const b of blocks) mkdirSync(join(d, b), { recursive: true });
+    };
+    const IDE = '32412632-86cb-44a2-9b5c-50d1417354f5';
+    const SCSI = 'ba6163d9-04a1-4d29-b605-72e2ffb1dc7f';
+    if (layout === 'gen2') {
+      dev('0a8b3781-1e82-4818-a1c3-63d806ec15bb', SCSI, ['host3/target3:0:0/3:0:0:1/block/sdc']);
+      dev('f8b3781a-1e82-4818-a1c3-63d806ec15bb', SCSI, ['host0/target0:0:0/0:0:0:0/block/sda', 'host0/target0:0:0/0:0:0:1/block/sdb']);
+    } else {
+      dev('00000000-0000-8899-0000-000000000000', IDE, ['host0/target0:0:0/0:0:0:0/block/sda']);
+      if (layout === 'gen1') dev('00000000-0001-8899-0000-000000000000', IDE, ['host1/target1:0:1/1:0:1:0/block/sdb']);
+    }
+    env.VM_SYSBUS = bus;
+    return env;
+  }
+
+  /** What the swapon/swapoff stand-in saw in this VM: its calls and the swap files it holds "active". */
+  swapStandIn(): { calls: string[]; active: { file: string; kb: number }[] } {
+    const calls = this.readFile('/run/swap-standin/log')?.toString().split('\n').filter(Boolean) ?? [];
+    const active = (this.readFile('/run/swap-standin/swaps')?.toString().split('\n').filter(Boolean) ?? [])
+      .map((l) => l.split('\t').filter(Boolean)).map((f) => ({ file: f[0], kb: Number(f[2]) }));
+    return { calls, active };
   }
 
   /** Host pids of the current agent invocation's processes (empty when none runs). */
