@@ -142,6 +142,15 @@ export interface ProbeOptions {
  * routes configured, §6.3), or undefined: no attempt due, no interface, no reply, no option 245. Never throws.
  */
 export async function probeOnce(os: LinuxOS, o: ProbeOptions = {}): Promise<ProbeResult | undefined> {
+  try {
+    return await probeAttempt(os, o);
+  } catch (e) {
+    log.warn(`DHCP probe failed: ${errorText(e)}`);
+    return undefined;
+  }
+}
+
+async function probeAttempt(os: LinuxOS, o: ProbeOptions): Promise<ProbeResult | undefined> {
   const now = o.now ?? Date.now;
   const delays = o.delaysMs ?? PROBE_DELAYS_MS;
   if (state.failed >= delays.length || now() < state.nextAt) return undefined;

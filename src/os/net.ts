@@ -86,7 +86,9 @@ export class LinuxNet {
   /** MAC of `ifname` (6 bytes) from sysfs (SIOCGIFHWADDR's answer), or undefined. */
   macOf(ifname: string): Buffer | undefined {
     if (!/^[A-Za-z0-9_.:@-]{1,15}$/.test(ifname)) return undefined;
-    const t = this.os.fs.readText(`/sys/class/net/${ifname}/address`, 64)?.trim();
+    let t: string | undefined;
+    // sysfs reports every attribute as 4096 bytes long: read it whole (it is one short line)
+    try { t = fs.readFileSync(this.os.fs.p(`/sys/class/net/${ifname}/address`), 'utf8').slice(0, 64).trim(); } catch { return undefined; }
     if (!t || !/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(t)) return undefined;
     return Buffer.from(t.split(':').map((h) => parseInt(h, 16)));
   }
