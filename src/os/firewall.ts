@@ -173,16 +173,12 @@ export class NftFirewall implements Firewall {
   async check(): Promise<FirewallState> {
     const tables = await this.run(['nft', '--json', 'list', 'tables']);
     if (tables.code !== 0) throw new Error(`nft list tables failed: ${outText(tables)}`);
-    let table: string | undefined;
-    if (nftStateFrom(tables.stdout, undefined, this.ip, this.uid) !== 'missing') {
-      const r = await this.run(['nft', '--json', 'list', 'table', 'ip', 'walinuxagent']);
-      if (r.code === 0) table = r.stdout;
-    }
-    try {
-      return nftStateFrom(tables.stdout, table, this.ip, this.uid);
-    } catch (e) {
-      throw new Error(`nft printed JSON that cannot be read: ${(e as Error).message}`);
-    }
+    const state = (table: string | undefined): FirewallState => {
+      try { return nftStateFrom(tables.stdout, table, this.ip, this.uid); } catch (e) { throw new Error(`nft printed JSON that cannot be read: ${(e as Error).message}`); }
+    };
+    if (state(undefined) === 'missing') return 'missing';
+    const r = await this.run(['nft', '--json', 'list', 'table', 'ip', 'walinuxagent']);
+    return state(r.code === 0 ? r.stdout : undefined);
   }
 
   async setup(): Promise<void> {
@@ -192,7 +188,9 @@ export class NftFirewall implements Firewall {
 
   async remove(): Promise<void> {
     const tables = await this.run(['nft', '--json', 'list', 'tables']);
-    if (tables.code === 0 && nftStateFrom(tables.stdout, undefined, this.ip, this.uid) === 'missing') return;
+    let absent = false;
+    try { absent = tables.code === 0 && nftStateFrom(tables.stdout, undefined, this.ip, this.uid) === 'missing'; } catch { /* try the delete */ }
+    if (absent) return;
     const r = await this.run(['nft', 'delete', 'table', 'ip', 'walinuxagent']);
     if (r.code !== 0) throw new Error(`nft delete table failed: ${outText(r)}`);
   }
