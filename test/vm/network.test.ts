@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { readFileSync, realpathSync } from 'node:fs';
 import { agentCommand, createVm, defaultWaagentConf, vmUnavailableReason, type Vm } from './vm';
 import { defaultScenario } from '../fabric/scenario';
 
@@ -147,7 +148,9 @@ test('DHCP probe, route repair, firewall, LB probe; a second start changes nothi
 
     // An image without iptables: nft (§6.8.3).
     await vm.exec(['iptables', '-w', '-t', 'security', '-F', 'OUTPUT']);
-    vm.writeFile('/usr/sbin/iptables', 'not installed\n', 0o644);
+    const hostIptables = realpathSync('/usr/sbin/iptables');
+    vm.writeFile('/usr/sbin/iptables', 'not installed\n', 0o644); // through the VM's own symlinks
+    assert.equal(readFileSync(hostIptables).subarray(0, 4).toString('latin1'), '\x7fELF', 'the host\'s iptables was overwritten');
     const nft = await vm.run(['-setup-firewall=127.0.0.1'], { timeoutMs: 60_000 });
     assert.equal(nft.exitCode, 0, nft.stderr);
     assert.match(nft.stdout, /created \(nft\)/);

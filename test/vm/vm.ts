@@ -11,7 +11,7 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import {
-  chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync,
+  chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync,
   writeFileSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -712,10 +712,34 @@ export class Vm {
    *  part of the upper layer. Parent directories are created. */
   writeFile(p: string, data: string | Buffer, mode = 0o644): void {
     if (!this.pid1 || this.destroyed) throw new Error('VM is not running');
-    const q = join(this.rootPath, p);
+    // Symlinks are followed the way the VM sees them: an absolute target written from the host through
+    // /proc/<pid>/root would otherwise land on the HOST's file (e.g. /usr/sbin/iptables → /etc/alternatives/…).
+    const q = join(this.rootPath, this.resolveInVm(p));
     mkdirSync(dirname(q), { recursive: true });
     writeFileSync(q, data);
     chmodSync(q, mode);
+  }
+
+  /** `p` with every symlink resolved inside the VM's root (absolute targets relative to it), like a chrooted
+   *  realpath; missing components are kept as they are. */
+  resolveInVm(p: string): string {
+    const root = this.rootPath;
+    const todo = p.split('/').filter(Boolean);
+    const done: string[] = [];
+    for (let hops = 0; todo.length; ) {
+      const part = todo.shift()!;
+      if (part === '.') continue;
+      if (part === '..') { done.pop(); continue; }
+      const cur = join(root, ...done, part);
+      let st;
+      try { st = lstatSync(cur); } catch { done.push(part, ...todo); break; }
+      if (!st.isSymbolicLink()) { done.push(part); continue; }
+      if (++hops > 40) throw new Error(`too many symlinks in ${p}`);
+      const target = readlinkSync(cur);
+      if (target.startsWith('/')) done.length = 0;
+      todo.unshift(...target.split('/').filter(Boolean));
+    }
+    return `/${done.join('/')}`;
   }
 
   /** Re-creates the DHCP lease with option 245 (deprovisioning deletes leases; a real DHCP client writes it again). */
