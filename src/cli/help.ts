@@ -17,7 +17,7 @@ const COMMANDS: [string, string][] = [
   ['-run-exthandlers', 'goal-state polling alone, without provisioning (the daemon runs it itself)'],
   ['-show-configuration', 'print every configuration option with its effective value'],
   ['-serialconsole', 'send kernel and login output to the serial console ttyS0'],
-  ['-setup-firewall=<ip>', 'create the wire-server firewall rules once and exit'],
+  ['-setup-firewall=<ip>', 'create the wire-server firewall rules (only root may reach <ip>) once and exit'],
   ['-version', 'print the agent, runtime and OS versions'],
   ['-help', 'print this text'],
 ];

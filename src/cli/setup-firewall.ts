@@ -1,11 +1,20 @@
 /**
- * `-setup-firewall`: not implemented yet (another part of the project writes it). Says so on stderr and fails (exit 1) rather
- * than pretending to work.
+ * `-setup-firewall=<ip>` (provisioning-and-os.md §6.8.4): the one-shot that the boot unit runs before the network comes
+ * up — removes the legacy rule, then checks the wire-server rules for `<ip>` and adds them (or resets an inconsistent
+ * set). Exit 0 when the rules are in place, 1 otherwise (no iptables/nft, bad address, a command failed).
  */
 import type { CliOptions } from './args';
+import { setupAgent } from './setup';
+import { checkFirewallIp, ensureFirewall } from '../os/firewall';
 
-/** Prints `setup-firewall is not implemented yet` on stderr; exit code 1. */
-export async function runSetupFirewall(_opts: CliOptions, _ip: string): Promise<number> {
-  process.stderr.write('setup-firewall is not implemented yet\n');
-  return 1;
+export async function runSetupFirewall(opts: CliOptions, ip: string): Promise<number> {
+  const ctx = await setupAgent(opts);
+  checkFirewallIp(ip);
+  const fw = ctx.os.net.firewall(ip, process.geteuid?.() ?? 0);
+  if (!fw) throw new Error('neither iptables nor nft is installed: cannot set up the firewall');
+  await fw.removeLegacy();
+  const change = await ensureFirewall(fw);
+  ctx.log.info(change === 'unchanged' ? `Firewall rules for ${ip} are already in place (${fw.kind})`
+    : `Firewall rules for ${ip} ${change === 'added' ? 'created' : 'reset'} (${fw.kind})`);
+  return 0;
 }

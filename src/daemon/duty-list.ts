@@ -15,6 +15,16 @@ interface DutyEntry {
 const ENTRIES: DutyEntry[] = [
   { name: 'resource disk', wanted: (c) => c.conf.bool('ResourceDisk.Format'),
     load: async () => (await import('./resource-disk/duty')).resourceDiskDuty },
+  { name: 'firewall', wanted: (c) => c.conf.bool('OS.EnableFirewall'),
+    load: async () => (await import('./network/firewall-duty')).firewallDuty() },
+  { name: 'dhcp client monitor', wanted: (c) => (c.conf.str('Protocol.EndpointDiscovery') ?? 'dhcp') === 'dhcp',
+    load: async () => (await import('./network/route-monitor')).dhcpClientMonitorDuty() },
+  { name: 'persistent-net rules', wanted: (c) => c.os.net.removesPersistentNetRules(),
+    load: async () => (await import('./network/route-monitor')).persistentNetRulesDuty() },
+  { name: 'host-name monitor', wanted: (c) => c.conf.bool('Provisioning.MonitorHostName'),
+    load: async () => (await import('./network/hostname-monitor')).hostnameMonitorDuty() },
+  { name: 'LB probe responder', wanted: (c) => c.conf.bool('LBProbeResponder'),
+    load: async () => (await import('./network/lb-probe')).lbProbeDuty() },
 ];
 
 /** Loads the duties whose switch is on. A module that fails to load is logged and left out. */

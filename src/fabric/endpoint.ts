@@ -2,11 +2,10 @@
  * Wire server endpoint discovery (fabric-protocol.md §1.2–1.3, DECISIONS.md D10, D14): the cached
  * `<lib>/WireServerEndpoint` (`host` or `host:port`), the host route to 168.63.129.16 in /proc/net/route, DHCP
  * option 245 in the lease files of dhclient (ISC and OpenBSD), NetworkManager's dhclient backend and systemd-networkd,
- * and finally the well-known 168.63.129.16. Every path goes through the root prefix (HostFs).
+ * the raw DHCP probe (fabric/dhcp.ts, run by the link) and finally the well-known 168.63.129.16. Every path goes through the root prefix (HostFs).
  */
 import * as fs from 'node:fs';
 import type { HostFs } from '../os/os';
-import { log } from '../core/log';
 
 export const KNOWN_WIRE_SERVER = '168.63.129.16';
 /** 168.63.129.16 in the little-endian hex of /proc/net/route's Destination column. */
@@ -160,8 +159,9 @@ export interface DiscoveryOptions {
 
 /**
  * Picks the endpoint to try next, in order: the cached `WireServerEndpoint` (written after a past success, and the
- * test override of D14), the route to 168.63.129.16, the DHCP lease files, the raw DHCP probe (TODO: not implemented;
- * logged once), and finally 168.63.129.16. Never throws; the caller verifies the answer with `?comp=versions`.
+ * test override of D14), the route to 168.63.129.16, the DHCP lease files, and finally 168.63.129.16 (`default`: the
+ * caller tries the raw DHCP probe first, fabric/dhcp.ts, since it is asynchronous and needs root). Never throws; the
+ * caller verifies the answer with `?comp=versions`.
  */
 export function discoverEndpoint(hostFs: HostFs, libDir: string, opts: DiscoveryOptions = {}): { endpoint: Endpoint; source: EndpointSource } {
   if (!opts.skipCache) {
@@ -174,10 +174,5 @@ export function discoverEndpoint(hostFs: HostFs, libDir: string, opts: Discovery
     const lease = endpointFromLeases(hostFs, opts.now);
     if (lease) return { endpoint: { host: lease }, source: 'lease' };
   }
-  if (!probeTodoLogged) {
-    probeTodoLogged = true;
-    log.info(`TODO: raw DHCP probe for option 245 is not implemented; using the well-known address ${KNOWN_WIRE_SERVER}`);
-  }
   return { endpoint: { host: KNOWN_WIRE_SERVER }, source: 'default' };
 }
-let probeTodoLogged = false;

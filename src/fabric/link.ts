@@ -31,6 +31,9 @@ export interface FabricLinkOptions {
   requestBudgetMs?: number;
   /** Pause between re-requests of a goal state without RoleInstance (default 500 ms). */
   notReadyDelayMs?: number;
+  /** Try the raw DHCP probe when route and leases name no wire server (default true; it runs only as root on the
+   *  real root, fabric/dhcp.ts). */
+  dhcpProbe?: boolean;
 }
 
 /** The outcome of one `pollOnce()`. */
@@ -121,7 +124,16 @@ class Link implements FabricLinkHandle {
     let transport: TransportPair | undefined;
     while (!this.closed) {
       const useCache = cachedFailures < (this.o.cachedEndpointAttempts ?? 6) || failures % 2 === 0;
-      const { endpoint, source } = discoverEndpoint(os.fs, libDir, { method: conf.str('Protocol.EndpointDiscovery') ?? 'dhcp', skipCache: !useCache });
+      const method = conf.str('Protocol.EndpointDiscovery') ?? 'dhcp';
+      let { endpoint, source } = discoverEndpoint(os.fs, libDir, { method, skipCache: !useCache });
+      if (source === 'default' && method === 'dhcp' && this.o.dhcpProbe !== false) {
+        const dhcp = await import('./dhcp');
+        if (dhcp.probeAvailable(os)) {
+          const found = await dhcp.probeOnce(os);
+          if (this.closed) return;
+          if (found?.endpoint) { endpoint = { host: found.endpoint }; source = 'dhcp'; }
+        }
+      }
       try {
         if (!transport) {
           const t0 = Date.now();

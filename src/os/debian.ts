@@ -3,6 +3,7 @@ import { LinuxOS } from './linux';
 
 export class DebianOS extends LinuxOS {
   override agentServiceName = 'walinuxagent';
+  override removesPersistentNetRules(): boolean { return false; }
   override async stopAgentService(): Promise<void> { await this.systemctlOk('stop', this.agentServiceName); }
   override async startAgentService(): Promise<void> { await this.systemctlOk('start', this.agentServiceName); }
   override async restartSshd(): Promise<void> {

@@ -3,9 +3,11 @@
  * lock with `pw usermod root -h -`, `rmuser -y`, `service sshd restart`, rc.d service with onestart/onestop.
  */
 import { LinuxOS } from './linux';
+import { BsdNet, type LinuxNet } from './net';
 
 export class FreeBSDOS extends LinuxOS {
   override resourceDiskFlavor(): 'freebsd' { return 'freebsd'; }
+  protected override createNet(): LinuxNet { return new BsdNet(this); }
   override async setHostname(name: string): Promise<void> {
     const f = '/etc/rc.conf';
     const lines = (this.fs.readText(f) ?? '').split('\n');

@@ -12,6 +12,7 @@ import type { Runner, ExecResult } from '../core/exec';
 import { Config } from '../config/config';
 import { log } from '../core/log';
 import { cryptPassword, randomSalt } from '../crypto/password-crypt';
+import { LinuxNet } from './net';
 
 export interface PasswdEntry { name: string; uid: number; gid: number; home: string; shell: string }
 
@@ -51,6 +52,13 @@ export class LinuxOS extends OsBase {
   dhcpLeaseDirs(): string[] { return ['/var/lib/dhclient', '/var/lib/dhcpcd', '/var/lib/dhcp']; }
   /** Which resource-disk commands this OS speaks (§5.2–§5.10; os/resource-disk/*). */
   resourceDiskFlavor(): 'linux' | 'freebsd' | 'openbsd' { return 'linux'; }
+
+  /** Network operations (routes, probe helpers, firewall backend, udev rules; os/net.ts). */
+  get net(): LinuxNet { return (this.netOps ??= this.createNet()); }
+  private netOps: LinuxNet | undefined;
+  protected createNet(): LinuxNet { return new LinuxNet(this); }
+  /** Whether the persistent-net udev rules are moved away (§6.5; not on Debian, Ubuntu, Gaia). */
+  removesPersistentNetRules(): boolean { return true; }
 
   protected sleep(ms: number): Promise<void> { return new Promise((r) => setTimeout(r, ms)); }
   protected has(prog: string): boolean { return this.which(prog) !== undefined; }

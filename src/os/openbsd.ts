@@ -3,9 +3,11 @@
  * doas instead of sudo, `usermod -p "*" root`, rcctl services, instance id from `sysctl -n hw.uuid` without swap.
  */
 import { LinuxOS } from './linux';
+import { BsdNet, type LinuxNet } from './net';
 
 export class OpenBSDOS extends LinuxOS {
   override resourceDiskFlavor(): 'openbsd' { return 'openbsd'; }
+  protected override createNet(): LinuxNet { return new BsdNet(this); }
   override sudoMechanism(): 'sudoers' | 'doas' { return 'doas'; }
   override async setHostname(name: string): Promise<void> {
     await this.writeSystemFile('/etc/myname', `${name}\n`, 0o644);

@@ -7,6 +7,7 @@ import { compareVersions } from './version-compare';
 
 export class UbuntuOS extends LinuxOS {
   override agentServiceName = 'walinuxagent';
+  override removesPersistentNetRules(): boolean { return false; }
   private get legacy(): boolean { return compareVersions(this.distro.version, '18.04') < 0; }
   override async stopAgentService(): Promise<void> {
     if (this.legacy) await this.runOk(['service', this.agentServiceName, 'stop']); else await this.systemctlOk('stop', this.agentServiceName);

@@ -96,6 +96,8 @@ export interface Scenario {
   extensions: ExtensionSpec[];
   /** Whether the goal state lists an ExtensionsConfig URL at all. */
   withExtensionsConfig: boolean;
+  /** Machine/LBProbePorts/Port values of the goal state (absent: [16001]; empty: no element). */
+  lbProbePorts?: number[];
   statusBlobType: 'BlockBlob' | 'PageBlob';
   /** Starting incarnation. */
   incarnation: number;

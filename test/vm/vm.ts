@@ -11,7 +11,7 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import {
-  chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync,
+  chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync,
   writeFileSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -50,6 +50,26 @@ export interface VmOptions {
   extraSetup?(imageDir: string): void | Promise<void>;
   /** How long to wait for the namespaces and the simulator (ms, default 20000). */
   bootTimeoutMs?: number;
+  /** Put the dhclient lease with option 245 = 127.0.0.1 into the image (default true). Without it the agent finds
+   *  the wire server only through a DHCP server (`startDhcpServer`) or a cached endpoint. */
+  dhcpLease?: boolean;
+}
+
+/** A DHCP server on the far side of the VM's `eth0` (see `Vm.startDhcpServer`). */
+export interface DhcpServerOptions {
+  /** Option 245 (the wire server), e.g. '127.0.0.1'. */
+  option245?: string;
+  /** Option 3 (router). */
+  router?: string;
+  /** Option 249 as raw bytes, e.g. [16, 10, 9, 192, 0, 2, 1] = 10.9.0.0/16 via 192.0.2.1. */
+  option249?: number[];
+}
+
+export interface DhcpServerHandle {
+  /** dnsmasq's log (--log-dhcp) so far. */
+  log(): string;
+  /** PID (in the VM's PID namespace) of the process that holds the server's network namespace. */
+  nsPid: number;
 }
 
 /** The resource disk of a VM (TOOLCHAIN.md "More of the test bed": this kernel parses no partition tables, so the
@@ -505,7 +525,7 @@ export class Vm {
     imageWrite(this.imageDir, '/etc/waagent.conf', o.waagentConf, 0o644);
     imageWrite(this.imageDir, '/sbin/swapon', SWAP_STANDIN, 0o755);
     imageWrite(this.imageDir, '/sbin/swapoff', SWAP_STANDIN, 0o755);
-    imageWrite(this.imageDir, '/var/lib/dhcp/dhclient.eth0.leases', leaseFile(), 0o644);
+    if (o.dhcpLease !== false) imageWrite(this.imageDir, '/var/lib/dhcp/dhclient.eth0.leases', leaseFile(), 0o644);
     if (o.dvdHelpers !== false) {
       imageWrite(this.imageDir, '/sbin/mount.udf', MOUNT_HELPER, 0o755);
       imageWrite(this.imageDir, '/sbin/mount.iso9660', MOUNT_HELPER, 0o755);
@@ -790,15 +810,70 @@ export class Vm {
    *  part of the upper layer. Parent directories are created. */
   writeFile(p: string, data: string | Buffer, mode = 0o644): void {
     if (!this.pid1 || this.destroyed) throw new Error('VM is not running');
-    const q = join(this.rootPath, p);
+    // Symlinks are followed the way the VM sees them: an absolute target written from the host through
+    // /proc/<pid>/root would otherwise land on the HOST's file (e.g. /usr/sbin/iptables → /etc/alternatives/…).
+    const q = join(this.rootPath, this.resolveInVm(p));
     mkdirSync(dirname(q), { recursive: true });
     writeFileSync(q, data);
     chmodSync(q, mode);
   }
 
+  /** `p` with every symlink resolved inside the VM's root (absolute targets relative to it), like a chrooted
+   *  realpath; missing components are kept as they are. */
+  resolveInVm(p: string): string {
+    const root = this.rootPath;
+    const todo = p.split('/').filter(Boolean);
+    const done: string[] = [];
+    for (let hops = 0; todo.length; ) {
+      const part = todo.shift()!;
+      if (part === '.') continue;
+      if (part === '..') { done.pop(); continue; }
+      const cur = join(root, ...done, part);
+      let st;
+      try { st = lstatSync(cur); } catch { done.push(part, ...todo); break; }
+      if (!st.isSymbolicLink()) { done.push(part); continue; }
+      if (++hops > 40) throw new Error(`too many symlinks in ${p}`);
+      const target = readlinkSync(cur);
+      if (target.startsWith('/')) done.length = 0;
+      todo.unshift(...target.split('/').filter(Boolean));
+    }
+    return `/${done.join('/')}`;
+  }
+
   /** Re-creates the DHCP lease with option 245 (deprovisioning deletes leases; a real DHCP client writes it again). */
   restoreLease(): void {
     this.writeFile('/var/lib/dhcp/dhclient.eth0.leases', leaseFile());
+  }
+
+  /**
+   * Starts a real DHCP server (Debian's dnsmasq) on the far side of the VM's `eth0`: `vm-peer0` moves into a network
+   * namespace of its own (created inside the VM, so it dies with it) with 192.0.2.1/24, and dnsmasq answers `eth0`'s
+   * MAC with 192.0.2.4 and the given options (sent whether asked for or not). Resolves once dnsmasq runs.
+   */
+  async startDhcpServer(o: DhcpServerOptions = {}): Promise<DhcpServerHandle> {
+    const mac = (await this.exec(['cat', '/sys/class/net/eth0/address'])).stdout.trim();
+    if (!/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(mac)) throw new Error(`startDhcpServer: no MAC for eth0 (${mac})`);
+    const holder = await this.exec(['sh', '-c', 'unshare --net sleep 2147483647 </dev/null >/dev/null 2>&1 & echo $!']);
+    const nsPid = Number(holder.stdout.trim());
+    if (!nsPid) throw new Error(`startDhcpServer: cannot create the server's namespace: ${holder.stderr}`);
+    for (let i = 0; i < 40; i++) {
+      const r = await this.exec(['readlink', `/proc/${nsPid}/ns/net`]);
+      const mine = await this.exec(['readlink', '/proc/self/ns/net']);
+      if (r.stdout.trim() && r.stdout.trim() !== mine.stdout.trim()) break;
+      await sleep(50);
+    }
+    const mv = await this.exec(['ip', 'link', 'set', 'vm-peer0', 'netns', String(nsPid)]);
+    if (mv.code !== 0) throw new Error(`startDhcpServer: cannot move vm-peer0: ${mv.stderr}`);
+    const args = ['dnsmasq', '--port=0', '--interface=vm-peer0', '--bind-interfaces', '--user=root', '--group=root',
+      '--dhcp-range=192.0.2.4,192.0.2.20,255.255.255.0,12h', `--dhcp-host=${mac},192.0.2.4`, '--dhcp-authoritative',
+      '--dhcp-leasefile=/run/dnsmasq.leases', '--pid-file=/run/dnsmasq.pid', '--log-dhcp', '--log-facility=/run/dnsmasq.log'];
+    if (o.router) args.push(`--dhcp-option=3,${o.router}`); else args.push('--dhcp-option=3');
+    if (o.option245) args.push(`--dhcp-option-force=245,${o.option245}`);
+    if (o.option249) args.push(`--dhcp-option-force=249,${o.option249.map((b) => b.toString(16).padStart(2, '0')).join(':')}`);
+    const up = await this.exec(['nsenter', '-t', String(nsPid), '-n', '--', 'sh', '-c',
+      'ip link set lo up && ip addr add 192.0.2.1/24 dev vm-peer0 && ip link set vm-peer0 up && exec "$@"', 'dhcp-server', ...args]);
+    if (up.code !== 0) throw new Error(`startDhcpServer: dnsmasq did not start (exit ${up.code}): ${up.stderr}`);
+    return { nsPid, log: () => this.readFile('/run/dnsmasq.log')?.toString('utf8') ?? '' };
   }
 
   /** lstat-like facts about a VM path (mode, uid, gid, type), or undefined. */
