@@ -16,7 +16,8 @@ export interface WriteOptions {
   preserveExisting?: boolean;
 }
 
-/** Writes `data` to `file` atomically: readers see the old or the new content, never a mix or a partial file. */
+/** Writes `data` to `file` atomically: readers see the old or the new content, never a mix or a partial file. Temp
+ *  files of `file` that a writer killed mid-way left behind are removed first. */
 export function writeFileAtomic(file: string, data: string | Buffer, opts: WriteOptions): void {
   const dir = path.dirname(file);
   let mode = opts.mode; let uid = opts.uid; let gid = opts.gid;
@@ -26,6 +27,7 @@ export function writeFileAtomic(file: string, data: string | Buffer, opts: Write
       mode = st.mode & 0o7777; uid = st.uid; gid = st.gid;
     } catch { /* new file: use the given mode */ }
   }
+  removeStaleTemps(dir, path.basename(file));
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
   try {
@@ -46,6 +48,31 @@ export function writeFileAtomic(file: string, data: string | Buffer, opts: Write
     throw e;
   }
   try { const dfd = fs.openSync(dir, 'r'); try { fs.fsyncSync(dfd); } finally { fs.closeSync(dfd); } } catch { /* best effort */ }
+}
+
+/** Whether a process with this id runs (EPERM: it does, under another user). */
+function processAlive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+}
+
+/**
+ * Removes the temp files an earlier writer of `<dir>/<base>` left when it died between creating and renaming them
+ * (kill -9, power cut): `.<base>.<pid>.<8 hex>.tmp` of a process that no longer runs, or carrying this process's own
+ * id (an earlier boot's process: this one writes one file at a time, synchronously). A live writer's file is kept.
+ * Best effort: errors are ignored.
+ */
+function removeStaleTemps(dir: string, base: string): void {
+  let entries: string[];
+  try { entries = fs.readdirSync(dir); } catch { return; }
+  const prefix = `.${base}.`;
+  for (const e of entries) {
+    if (!e.startsWith(prefix)) continue;
+    const m = /^(\d+)\.[0-9a-f]{8}\.tmp$/.exec(e.slice(prefix.length));
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid !== process.pid && processAlive(pid)) continue;
+    try { fs.unlinkSync(path.join(dir, e)); } catch { /* best effort */ }
+  }
 }
 
 export class FileTooLargeError extends Error {}

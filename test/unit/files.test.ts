@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { writeFileAtomic, readFileCapped, readTextIfExists, decodeText, ensureDir, emptyDir, FileTooLargeError } from '../../src/core/files';
 
 const isRoot = process.getuid?.() === 0;
@@ -97,5 +98,24 @@ test('ensureDir sets the mode of the final directory; emptyDir keeps the directo
   emptyDir(d);
   assert.deepEqual(fs.readdirSync(d), []);
   emptyDir(path.join(dir, 'missing'));
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('writeFileAtomic: removes the temp files of the same target that a killed writer left, keeps a live writer\'s', () => {
+  const dir = tmp();
+  const f = path.join(dir, 'sshd_config');
+  // A process that ran and is gone: its pid names a dead writer.
+  const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+  const stale = [`.sshd_config.${dead}.0badc0de.tmp`, `.sshd_config.${process.pid}.12345678.tmp`];
+  const keep = [
+    `.sshd_config.${process.ppid}.abcdef01.tmp`, // a writer that still runs
+    `.sshd_config.d.${dead}.0badc0de.tmp`, // another target's temp
+    `.other.${dead}.0badc0de.tmp`,
+    'sshd_config.tmp',
+  ];
+  for (const n of [...stale, ...keep]) fs.writeFileSync(path.join(dir, n), 'partial');
+  writeFileAtomic(f, 'Port 22\n', { mode: 0o644 });
+  assert.equal(fs.readFileSync(f, 'utf8'), 'Port 22\n');
+  assert.deepEqual(fs.readdirSync(dir).filter((n) => n !== 'sshd_config').sort(), keep.sort());
   fs.rmSync(dir, { recursive: true, force: true });
 });
