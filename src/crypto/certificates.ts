@@ -10,6 +10,7 @@ import type { HostFs } from '../os/os';
 import { log } from '../core/log';
 import { parsePfx, type PfxContents } from './pkcs12';
 import { decryptEnvelopedData, type Recipient } from './pkcs7';
+import { assertSafeThumbprint } from '../core/safe-names';
 
 /** The cipher names to ask the fabric for, in order (`x-ms-cipher-name`, §3.2). */
 export const CERT_CIPHERS = ['AES128_CBC', 'DES_EDE3_CBC'] as const;
@@ -84,6 +85,7 @@ function wrap64(b64: string): string {
  * (D9). Throws on a write error.
  */
 export function writeCertificateFiles(hostFs: HostFs, libDir: string, rawXml: string, cmsDer: Buffer, certs: TenantCertificate[]): void {
+  for (const c of certs) assertSafeThumbprint(c.thumbprint); // names files: checked before anything is written
   hostFs.mkdir(libDir, 0o700);
   const w = (name: string, data: string): void => hostFs.write(`${libDir}/${name}`, data, { mode: 0o600 });
   w('Certificates.xml', rawXml);

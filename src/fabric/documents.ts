@@ -4,6 +4,7 @@
  * Every parser throws `DocumentError` (or `XmlError` for malformed XML) naming the document.
  */
 import { parseXml, find, findAll, findPath, childText, textOf, attr, type XmlElement } from '../core/xml';
+import { isSafeIncarnation } from '../core/safe-names';
 
 /** A document is well-formed XML but lacks something the agent needs. */
 export class DocumentError extends Error {
@@ -49,11 +50,14 @@ const trimmed = (s: string | undefined): string | undefined => {
   return t ? t : undefined;
 };
 
-/** Parses the goal state (§2.2). Missing Incarnation or ContainerId → `DocumentError`. */
+/** Parses the goal state (§2.2). Missing Incarnation or ContainerId, or an Incarnation that is not a safe file-name
+ *  component (core/safe-names) → `DocumentError`. */
 export function parseGoalState(xml: string): GoalStateDoc {
   const root = parseXml(xml, 'goal state');
   const incarnation = trimmed(childText(root, 'Incarnation'));
   if (!incarnation) throw new DocumentError('goal state', 'no Incarnation');
+  // the incarnation names files in Lib.Dir (GoalState.<n>.xml): a strict pattern, never a path (issue 10)
+  if (!isSafeIncarnation(incarnation)) throw new DocumentError('goal state', `unsafe Incarnation ${JSON.stringify(incarnation.slice(0, 80))}`);
   const container = find(root, 'Container');
   const containerId = trimmed(childText(container, 'ContainerId'));
   if (!containerId) throw new DocumentError('goal state', 'no Container/ContainerId');

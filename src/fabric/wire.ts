@@ -19,6 +19,7 @@ import {
 import { healthXml, rolePropertiesXml } from './reports';
 import type { TransportPair } from '../crypto/transport';
 import { CERT_CIPHERS, decryptCertificates, writeCertificateFiles, type TenantCertificate } from '../crypto/certificates';
+import { assertSafeIncarnation } from '../core/safe-names';
 
 /** Production host plugin port (D24). */
 export const HOST_PLUGIN_PORT = 32526;
@@ -156,6 +157,7 @@ export class WireClient {
 
   private async doUpdateGoalState(force: boolean): Promise<{ goalState: GoalState; changed: boolean }> {
     const { doc, xml } = await this.fetchGoalStateDoc();
+    assertSafeIncarnation(doc.incarnation); // parseGoalState checks it too; it names files below
     const ids: GoalStateIds = { incarnation: doc.incarnation, containerId: doc.containerId, instanceId: doc.roleInstanceId ?? '', configName: doc.configName ?? '' };
     const prev = this.held;
     if (prev && !force && prev.doc.incarnation === doc.incarnation) {
