@@ -1,7 +1,8 @@
 /**
  * The `FabricLink` (src/fabric/types.ts): a background conversation with the fabric that never blocks its caller.
- * It discovers and verifies the endpoint (retrying every 10 s while the fabric is unreachable), creates or reuses the
- * transport certificate, fetches the full goal state (writing the certificates), records the endpoint, then sends
+ * It discovers and verifies the endpoint (retrying every 10 s while the fabric is unreachable), creates the transport
+ * certificate (new at each start, in memory only), fetches the full goal state (writing the certificates), records the
+ * endpoint (best-effort), then sends
  * queued health reports with D6's backoff (2 s doubling to 300 s, 50–100 % jitter; a newer report replaces a pending
  * one; 410/InvalidContainerConfiguration → refresh the goal state and rebuild), and the role properties once Ready
  * was accepted (D5). `pollOnce()` is the daemon's periodic goal-state poll and status upload.
@@ -12,7 +13,7 @@ import { realClock, exponentialBackoff, ResourceGoneError, InvalidContainerError
 import type { FabricLink, GoalStateIds, HealthReport } from './types';
 import { discoverEndpoint, saveEndpoint, formatEndpoint, type Endpoint } from './endpoint';
 import { WireClient, type GoalState } from './wire';
-import { ensureTransportPair, type TransportPair } from '../crypto/transport';
+import { startTransportPair, type TransportPair } from '../crypto/transport';
 import { buildStatusJson, uploadStatusBlob, type StatusInput } from './status';
 import { describeHealth } from './reports';
 
@@ -121,11 +122,13 @@ class Link implements FabricLinkHandle {
     let transport: TransportPair | undefined;
     while (!this.closed) {
       const useCache = cachedFailures < (this.o.cachedEndpointAttempts ?? 6) || failures % 2 === 0;
-      const { endpoint, source } = discoverEndpoint(os.fs, libDir, { method: conf.str('Protocol.EndpointDiscovery') ?? 'dhcp', skipCache: !useCache });
+      let endpoint: Endpoint | undefined; let source = 'discovery';
       try {
+        // inside the try: whatever discovery meets on disk must not end this loop (issue 10 item 6)
+        ({ endpoint, source } = discoverEndpoint(os.fs, libDir, { method: conf.str('Protocol.EndpointDiscovery') ?? 'dhcp', skipCache: !useCache }));
         if (!transport) {
           const t0 = Date.now();
-          transport = await ensureTransportPair(os.fs, libDir);
+          transport = await startTransportPair(os.fs, libDir);
           log.verbose(`Transport certificate ready in ${Date.now() - t0} ms`);
         }
         const client = this.newClient(endpoint, transport);
@@ -133,7 +136,8 @@ class Link implements FabricLinkHandle {
         await client.checkVersions();
         log.verbose(`Wire server ${formatEndpoint(endpoint)} answered versions in ${Date.now() - t1} ms`);
         const { goalState } = await client.updateGoalState(true);
-        saveEndpoint(os.fs, libDir, endpoint);
+        // best-effort: a full or read-only disk must not keep the agent from reporting Ready (issue 10 item 7)
+        try { saveEndpoint(os.fs, libDir, endpoint); } catch (e) { log.warn(`Cannot record the wire server endpoint: ${errorText(e)}`); }
         this.client = client;
         this.isConnected = true;
         log.info(`Wire server ${formatEndpoint(endpoint)} (${source}) ready; goal state incarnation ${goalState.ids.incarnation}`);
@@ -146,7 +150,7 @@ class Link implements FabricLinkHandle {
         failures++;
         if (source === 'cache') cachedFailures++;
         if (failures <= 3 || failures % 30 === 0) {
-          log.warn(`Wire server ${formatEndpoint(endpoint)} (${source}) not usable (attempt ${failures}): ${errorText(e)}; retrying`);
+          log.warn(`Wire server ${endpoint ? formatEndpoint(endpoint) : '(none)'} (${source}) not usable (attempt ${failures}): ${errorText(e)}; retrying`);
         }
       }
       try { await this.sleep(this.o.connectRetryMs ?? 10_000); } catch { return; }

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { WireClient } from '../../src/fabric/wire';
@@ -43,4 +44,32 @@ test('a goal state whose Incarnation is a path is refused and nothing is written
     assert.deepEqual(fs.readdirSync(root.lib('.')), [], 'nothing written');
     assert.equal(client.goalState, undefined);
   } finally { await srv.close(); }
+});
+
+test('WireServerEndpoint that is a directory, a FIFO or a symlink: ignored with a warning, discovery goes on, nothing blocks', () => {
+  // in a child process: before the fix, opening a FIFO blocked the whole process (no writer), a directory threw
+  const root = testRoot();
+  const build = path.resolve(__dirname, '../../src');
+  const ep = root.lib('WireServerEndpoint');
+  const cases: [string, () => void][] = [
+    ['directory', () => fs.mkdirSync(ep)],
+    ['fifo', () => spawnSync('mkfifo', [ep])],
+    ['symlink', () => { fs.writeFileSync(root.lib('target'), '10.1.2.3'); fs.symlinkSync(root.lib('target'), ep); }],
+  ];
+  for (const [kind, make] of cases) {
+    fs.rmSync(ep, { recursive: true, force: true });
+    make();
+    const script = `
+      const { SysRoot } = require(${JSON.stringify(build + '/core/sysroot')});
+      const { HostFs } = require(${JSON.stringify(build + '/os/os')});
+      const { discoverEndpoint, readCachedEndpoint } = require(${JSON.stringify(build + '/fabric/endpoint')});
+      const fs = new HostFs(new SysRoot(${JSON.stringify(root.dir)}));
+      const cached = readCachedEndpoint(fs, ${JSON.stringify(LIB)});
+      const d = discoverEndpoint(fs, ${JSON.stringify(LIB)}, { method: 'static' });
+      console.log(JSON.stringify({ cached: cached ?? null, source: d.source }));`;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 10_000 });
+    assert.equal(r.signal, null, `${kind}: the read did not block`);
+    assert.equal(r.status, 0, `${kind}: ${r.stderr}`);
+    assert.deepEqual(JSON.parse(r.stdout.trim().split('\n').pop() as string), { cached: null, source: 'default' }, kind);
+  }
 });
