@@ -16,6 +16,7 @@ import { WireClient, type GoalState } from './wire';
 import { startTransportPair, type TransportPair } from '../crypto/transport';
 import { buildStatusJson, uploadStatusBlob, type StatusInput } from './status';
 import { describeHealth } from './reports';
+import { WarnThrottle } from '../core/log-throttle';
 
 export interface FabricLinkOptions {
   /** Host plugin port. FOR TESTS ONLY; production uses 32526 (D24). */
@@ -85,11 +86,16 @@ class Link implements FabricLinkHandle {
   private readyAccepted = false;
   private roleThumbprint: string | undefined;
   private roleSent = false;
+  // the poll's warnings: the first 3 of a streak, then one every 6 h (§5.3; issue 10 item 7)
+  private readonly gsWarn: WarnThrottle;
+  private readonly statusWarn: WarnThrottle;
 
   constructor(ctx: AgentContext, opts: FabricLinkOptions) {
     this.ctx = ctx;
     this.o = opts;
     this.clock = opts.clock ?? realClock;
+    this.gsWarn = new WarnThrottle(() => this.clock.now());
+    this.statusWarn = new WarnThrottle(() => this.clock.now());
     this.connectedP = new Promise((res, rej) => { this.resolveConnected = res; this.rejectConnected = rej; });
     this.connectedP.catch(() => undefined); // never an unhandled rejection
     // deferred: discovery and key generation run after the caller's synchronous work, never inside startFabricLink
@@ -262,20 +268,27 @@ class Link implements FabricLinkHandle {
       const r = await client.updateGoalState();
       result.changed = r.changed;
       result.goalState = r.goalState;
+      const streak = this.gsWarn.success();
+      if (streak > 3) log.info(`Goal state updates work again after ${streak} failures`);
       if (r.changed) this.emit(r.goalState);
     } catch (e) {
       result.error = `goal state: ${errorText(e)}`;
-      log.warn(`Goal state update failed, keeping incarnation ${client.goalState?.ids.incarnation}: ${errorText(e)}`);
+      const msg = `Goal state update failed, keeping incarnation ${client.goalState?.ids.incarnation}: ${errorText(e)}`;
+      const warn = this.gsWarn.failure(msg);
+      if (warn) log.warn(warn); else log.verbose(msg);
       result.goalState = client.goalState;
     }
     if (opts.status === false) { result.status = 'skipped'; return result; }
     try {
       const json = typeof opts.status === 'string' ? opts.status : await this.defaultStatus(opts.status ?? {});
       result.status = await uploadStatusBlob(client, json);
+      const streak = this.statusWarn.success();
+      if (streak > 3) log.info(`Status upload works again after ${streak} failures`);
     } catch (e) {
       const msg = `status upload: ${errorText(e)}`;
       result.error = result.error ? `${result.error}; ${msg}` : msg;
-      log.warn(msg);
+      const warn = this.statusWarn.failure(msg);
+      if (warn) log.warn(warn); else log.verbose(msg);
     }
     return result;
   }

@@ -56,7 +56,7 @@ export function generate(r: () => number, tokens: string[]): Buffer {
 
 export interface TargetResult {
   target: string; inputs: number; clean: number; ok: number; crashes: { input: string; error: string }[];
-  maxMs: number; maxMsPerKb: number; /** Over inputs of 64 KB or more (small inputs measure GC pauses more than the parser). */ maxMsPerKbLarge: number; maxBytes: number; slow: { bytes: number; ms: number }[]; seconds: number;
+  maxMs: number; maxMsPerKb: number; /** Over inputs of 64 KB or more (small inputs measure GC pauses more than the parser). */ maxMsPerKbLarge: number; maxBytes: number; slow: { bytes: number; ms: number; input: string }[]; seconds: number;
 }
 
 /** The time bound of one input: generous, linear in its size. */
@@ -83,13 +83,19 @@ export async function fuzzTarget(t: Target, iterations: number, seed: number, op
       else if (res.crashes.length < (opts.keepCrashes ?? 5)) res.crashes.push({ input: input.subarray(0, 4096).toString('base64'), error: (e as Error)?.stack?.split('\n').slice(0, 4).join(' | ') ?? String(e) });
       else res.crashes.push({ input: '', error: '' });
     }
-    const ms = performance.now() - s;
+    let ms = performance.now() - s;
+    // a slow input is timed again (twice): a GC pause or a busy machine must not pass for a super-linear parser
+    for (let k = 0; k < 2 && ms > boundMs(input.length); k++) {
+      const s2 = performance.now();
+      try { await t.run(input); } catch { /* judged above */ }
+      ms = Math.min(ms, performance.now() - s2);
+    }
     res.inputs++;
     if (ms > res.maxMs) res.maxMs = ms;
     if (input.length >= 1024 && ms / (input.length / 1024) > res.maxMsPerKb) res.maxMsPerKb = ms / (input.length / 1024);
     if (input.length >= 65536 && ms / (input.length / 1024) > res.maxMsPerKbLarge) res.maxMsPerKbLarge = ms / (input.length / 1024);
     if (input.length > res.maxBytes) res.maxBytes = input.length;
-    if (ms > boundMs(input.length) && res.slow.length < 10) res.slow.push({ bytes: input.length, ms: Math.round(ms) });
+    if (ms > boundMs(input.length) && res.slow.length < 10) res.slow.push({ bytes: input.length, ms: Math.round(ms), input: input.subarray(0, 4096).toString('base64') });
   }
   res.seconds = (performance.now() - t0) / 1000;
   return res;
