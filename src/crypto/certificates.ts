@@ -46,9 +46,9 @@ export function pairKeys(contents: PfxContents): TenantCertificate[] {
   const keys = contents.keys.map((k) => ({ k, pub: spki(crypto.createPublicKey(k)), used: false }));
   const result: TenantCertificate[] = [];
   for (const der of contents.certs) {
-    let x: crypto.X509Certificate;
-    try { x = new crypto.X509Certificate(der); } catch (e) { log.warn(`Skipping unparsable tenant certificate: ${(e as Error).message}`); continue; }
-    const pub = spki(x.publicKey);
+    let x: crypto.X509Certificate; let pub: Buffer;
+    // the public key is decoded lazily: a certificate can parse and still have an unreadable key (fuzz campaign)
+    try { x = new crypto.X509Certificate(der); pub = spki(x.publicKey); } catch (e) { log.warn(`Skipping unparsable tenant certificate: ${(e as Error).message}`); continue; }
     const match = keys.find((k) => k.pub.equals(pub));
     const tc: TenantCertificate = { thumbprint: thumbprint(der), certPem: x.toString(), subject: x.subject.replace(/\n/g, ', ') };
     if (match) {

@@ -47,7 +47,10 @@ function checkMac(pfx: Asn1[], authSafe: string, password: string, notes: PfxNot
   const [digestInfo, saltA, iterA] = kids(macData, 'MacData');
   const [algId, digestA] = kids(digestInfo, 'MacData.mac');
   const iterBytes = iterA ? octets(iterA, 'iterations') : '\x01';
-  const iterations = forge().util.createBuffer(iterBytes).getInt(iterBytes.length * 8);
+  // forge's getInt throws a plain Error beyond 32 bits (found by the fuzz campaign): read it here, range-checked
+  if (!iterBytes.length || iterBytes.length > 4) throw new Pkcs12Error('MacData iteration count out of range');
+  let iterations = 0;
+  for (let i = 0; i < iterBytes.length; i++) iterations = iterations * 256 + iterBytes.charCodeAt(i);
   return verifyMac({
     hashOid: oidOf(kids(algId, 'mac algorithm')[0], 'mac algorithm'),
     salt: Buffer.from(octets(saltA, 'macSalt'), 'binary'), iterations,

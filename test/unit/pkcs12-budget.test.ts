@@ -42,3 +42,28 @@ test('the iterations of all bags together are capped at MAX_TOTAL_ITERATIONS', (
   assert.equal(ok.certs.length, 1);
   assert.equal(ok.keys.length, 1);
 });
+
+test('fuzz finds: a MacData iteration count wider than 32 bits (forge path) is a Pkcs12Error, not forge\'s plain Error', () => {
+  const t = makeTenantCertificate({ cn: 'macwide' });
+  const A = forge.asn1;
+  const root = A.fromDer(makePfx([{ certPem: t.certPem }], { certBagCipher: 'rc2-40' }).toString('binary'));
+  const macData = (root.value as forge.asn1.Asn1[])[2];
+  (macData.value as forge.asn1.Asn1[])[2].value = '\x01'.repeat(20); // a 160-bit INTEGER
+  const pfx = Buffer.from(A.toDer(root).getBytes(), 'binary');
+  assert.throws(() => parsePfx(pfx), Pkcs12Error);
+});
+
+test('fuzz finds: a tenant certificate whose public key cannot be decoded is skipped, not a crash', async () => {
+  const crypto = await import('node:crypto');
+  const { pairKeys } = await import('../../src/crypto/certificates');
+  const good = makeTenantCertificate({ cn: 'good' });
+  const bad = makeTenantCertificate({ cn: 'bad' });
+  const der = Buffer.from(new crypto.X509Certificate(bad.certPem).raw);
+  const spki = crypto.createPublicKey(bad.certPem).export({ type: 'spki', format: 'der' });
+  der[der.indexOf(spki) + 24] ^= 0x01; // inside the RSAPublicKey: the certificate parses, its key does not
+  const x = new crypto.X509Certificate(der);
+  assert.throws(() => x.publicKey, 'the corruption reaches the key only');
+  const out = pairKeys({ certs: [der, Buffer.from(new crypto.X509Certificate(good.certPem).raw)], keys: [], macOk: true });
+  assert.equal(out.length, 1);
+  assert.equal(out[0].subject.includes('good'), true);
+});
