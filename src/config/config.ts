@@ -7,6 +7,17 @@ import { OPTION_BY_NAME, OPTIONS, SILENT_KEYS, type OptionDef } from './options'
 
 export interface ConfigProblem { line: number; key: string; message: string }
 
+/**
+ * Drops leading and trailing `"` and spaces (WALinuxAgent strips them). A loop, not `/^[" ]+|[" ]+$/`: that regular
+ * expression backtracks quadratically on a long inner run of spaces (240 KB took 39 s; issue 10 fuzz campaign).
+ */
+function stripQuotesAndSpaces(v: string): string {
+  let a = 0; let b = v.length;
+  while (a < b && (v[a] === '"' || v[a] === ' ')) a++;
+  while (b > a && (v[b - 1] === '"' || v[b - 1] === ' ')) b--;
+  return v.slice(a, b);
+}
+
 export class Config {
   /** Raw values by key (after `None` → unset). */
   readonly values = new Map<string, string>();
@@ -31,7 +42,7 @@ export class Config {
       let value = raw.slice(eq + 1);
       const hash = value.indexOf('#');
       if (hash >= 0) value = value.slice(0, hash);
-      value = value.trim().replace(/^[" ]+|[" ]+$/g, '').trim();
+      value = stripQuotesAndSpaces(value.trim()).trim();
       if (!key) return;
       c.lines.set(key, i + 1);
       if (value === 'None') c.values.delete(key); else c.values.set(key, value);

@@ -82,7 +82,8 @@ export class FileTooLargeError extends Error {}
  * whatever the size stat reports (procfs and sysfs files report 0).
  */
 export function readFileCapped(file: string, maxBytes = 1024 * 1024): Buffer {
-  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  // O_NONBLOCK: opening a FIFO must not wait for a writer (it is then refused as not a regular file)
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
   try {
     const st = fs.fstatSync(fd);
     if (!st.isFile()) throw new Error(`${file} is not a regular file`);

@@ -41,30 +41,82 @@ export function escapeXml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
 }
 
-/** Replaces each CDATA section by its escaped text, so that entity decoding later restores it literally. */
-function inlineCdata(s: string): string {
-  if (!s.includes('<![CDATA[')) return s;
-  return s.replace(/<!\[CDATA\[([\s\S]*?)\]\]>/g, (_m, body: string) => escapeXml(body));
-}
+/** Deepest element nesting accepted. Fabric and OVF documents nest < 15 deep; the tree walks below recurse. */
+export const MAX_XML_DEPTH = 128;
 
-/** Checks that tags are balanced and properly nested (txml silently accepts unclosed tags). */
-function checkBalance(s: string, what: string): void {
-  const body = s.replace(/<!--[\s\S]*?-->/g, '').replace(/<\?[\s\S]*?\?>/g, '').replace(/<!DOCTYPE[^>[]*(\[[\s\S]*?\])?\s*>/gi, '');
+const isNameEnd = (c: number): boolean =>
+  c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === 0x2f /* / */ || c === 0x3e /* > */;
+
+/**
+ * One linear pass over the markup (issue 10 item 3: the old regular expressions were quadratic on `<a <a <a …`):
+ * checks that tags are balanced and properly nested (txml silently accepts unclosed tags), that there is one root,
+ * that nesting stays within MAX_XML_DEPTH and that no `<` stands alone; skips comments, processing instructions and a
+ * DOCTYPE; and replaces each CDATA section by its escaped text, so that entity decoding later restores it literally.
+ * Every search starts where the previous one ended, and a failed search ends the scan: O(length).
+ */
+function prepare(s: string, what: string): string {
+  const out: string[] = [];
   const stack: string[] = [];
-  const re = /<(\/?)([^\s/>!?]+)((?:[^>"']|"[^"]*"|'[^']*')*?)(\/?)>/g;
-  let m: RegExpExecArray | null; let roots = 0;
-  while ((m = re.exec(body))) {
-    const [, close, name, , selfClose] = m;
+  let last = 0; let i = 0; let roots = 0;
+  const need = (needle: string, from: number, thing: string): number => {
+    const e = s.indexOf(needle, from);
+    if (e < 0) throw new XmlError(what, `${thing} is not closed`);
+    return e;
+  };
+  for (;;) {
+    const lt = s.indexOf('<', i);
+    if (lt < 0) break;
+    if (s.startsWith('<!--', lt)) { i = need('-->', lt + 4, 'comment') + 3; continue; }
+    if (s.startsWith('<![CDATA[', lt)) {
+      const e = need(']]>', lt + 9, 'CDATA section');
+      if (stack.length === 0) throw new XmlError(what, 'CDATA outside the root element');
+      out.push(s.slice(last, lt), escapeXml(s.slice(lt + 9, e)));
+      i = last = e + 3;
+      continue;
+    }
+    if (s.startsWith('<?', lt)) { i = need('?>', lt + 2, 'processing instruction') + 2; continue; }
+    if (s.startsWith('<!', lt)) {
+      if (s.slice(lt, lt + 9).toUpperCase() !== '<!DOCTYPE' || roots || stack.length) throw new XmlError(what, `unexpected markup at offset ${lt}`);
+      const gt = need('>', lt + 9, 'DOCTYPE');
+      const br = s.indexOf('[', lt + 9);
+      i = br >= 0 && br < gt ? need('>', need(']', br + 1, 'DOCTYPE subset') + 1, 'DOCTYPE') + 1 : gt + 1;
+      continue;
+    }
+    let j = lt + 1;
+    const close = s.charCodeAt(j) === 0x2f;
+    if (close) j++;
+    const nameStart = j;
+    while (j < s.length && !isNameEnd(s.charCodeAt(j))) j++;
+    const name = s.slice(nameStart, j);
+    if (!name || /[<!?"'=]/.test(name)) throw new XmlError(what, `stray "<" at offset ${lt}`);
+    // to the end of the tag, stepping over quoted attribute values (a quote is searched for once, from here)
+    for (;;) {
+      if (j >= s.length) throw new XmlError(what, `<${close ? '/' : ''}${name.slice(0, 40)} is not closed`);
+      const c = s.charCodeAt(j);
+      if (c === 0x3e) break;
+      if (c === 0x22 || c === 0x27) j = need(c === 0x22 ? '"' : "'", j + 1, `attribute value in <${name.slice(0, 40)}>`) + 1;
+      else if (c === 0x3c) throw new XmlError(what, `<${name.slice(0, 40)} is not closed`);
+      else j++;
+    }
+    const selfClose = !close && s.charCodeAt(j - 1) === 0x2f;
     if (close) {
       const top = stack.pop();
-      if (top !== name) throw new XmlError(what, top ? `</${name}> closes <${top}>` : `unexpected </${name}>`);
-    } else if (!selfClose) {
+      if (top !== name) throw new XmlError(what, top ? `</${name.slice(0, 40)}> closes <${top.slice(0, 40)}>` : `unexpected </${name.slice(0, 40)}>`);
+    } else {
       if (stack.length === 0) roots++;
-      stack.push(name);
-    } else if (stack.length === 0) roots++;
+      if (roots > 1) throw new XmlError(what, 'more than one root element');
+      if (!selfClose) {
+        stack.push(name);
+        if (stack.length > MAX_XML_DEPTH) throw new XmlError(what, `elements nested deeper than ${MAX_XML_DEPTH}`);
+      }
+    }
+    i = j + 1;
   }
-  if (stack.length) throw new XmlError(what, `<${stack[stack.length - 1]}> is not closed`);
-  if (roots !== 1) throw new XmlError(what, roots === 0 ? 'no root element' : 'more than one root element');
+  if (stack.length) throw new XmlError(what, `<${stack[stack.length - 1].slice(0, 40)}> is not closed`);
+  if (roots !== 1) throw new XmlError(what, 'no root element');
+  if (last === 0) return s;
+  out.push(s.slice(last));
+  return out.join('');
 }
 
 function convert(n: unknown, parent: XmlElement | undefined): XmlNode | undefined {
@@ -86,8 +138,7 @@ export function parseXml(text: string, what: string): XmlElement {
   let s = text.replace(/^\uFEFF/, '').replace(/\0/g, '');
   const lt = s.indexOf('<');
   if (lt < 0) throw new XmlError(what, 'no XML content');
-  s = inlineCdata(s.slice(lt));
-  checkBalance(s, what);
+  s = prepare(s.slice(lt), what);
   let nodes: unknown[];
   try { nodes = txmlParse(s, { keepWhitespace: true, keepComments: false }) as unknown[]; } catch (e) {
     throw new XmlError(what, (e as Error).message.split('\n')[0]);

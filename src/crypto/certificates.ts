@@ -10,6 +10,7 @@ import type { HostFs } from '../os/os';
 import { log } from '../core/log';
 import { parsePfx, type PfxContents } from './pkcs12';
 import { decryptEnvelopedData, type Recipient } from './pkcs7';
+import { assertSafeThumbprint } from '../core/safe-names';
 
 /** The cipher names to ask the fabric for, in order (`x-ms-cipher-name`, §3.2). */
 export const CERT_CIPHERS = ['AES128_CBC', 'DES_EDE3_CBC'] as const;
@@ -45,9 +46,9 @@ export function pairKeys(contents: PfxContents): TenantCertificate[] {
   const keys = contents.keys.map((k) => ({ k, pub: spki(crypto.createPublicKey(k)), used: false }));
   const result: TenantCertificate[] = [];
   for (const der of contents.certs) {
-    let x: crypto.X509Certificate;
-    try { x = new crypto.X509Certificate(der); } catch (e) { log.warn(`Skipping unparsable tenant certificate: ${(e as Error).message}`); continue; }
-    const pub = spki(x.publicKey);
+    let x: crypto.X509Certificate; let pub: Buffer;
+    // the public key is decoded lazily: a certificate can parse and still have an unreadable key (fuzz campaign)
+    try { x = new crypto.X509Certificate(der); pub = spki(x.publicKey); } catch (e) { log.warn(`Skipping unparsable tenant certificate: ${(e as Error).message}`); continue; }
     const match = keys.find((k) => k.pub.equals(pub));
     const tc: TenantCertificate = { thumbprint: thumbprint(der), certPem: x.toString(), subject: x.subject.replace(/\n/g, ', ') };
     if (match) {
@@ -84,6 +85,7 @@ function wrap64(b64: string): string {
  * (D9). Throws on a write error.
  */
 export function writeCertificateFiles(hostFs: HostFs, libDir: string, rawXml: string, cmsDer: Buffer, certs: TenantCertificate[]): void {
+  for (const c of certs) assertSafeThumbprint(c.thumbprint); // names files: checked before anything is written
   hostFs.mkdir(libDir, 0o700);
   const w = (name: string, data: string): void => hostFs.write(`${libDir}/${name}`, data, { mode: 0o600 });
   w('Certificates.xml', rawXml);

@@ -29,9 +29,17 @@ export interface Node {
   end: number;
 }
 
-/** Parses the element at `off` (not beyond `limit`). Throws `DerError` on truncated or malformed input. */
-export function parse(buf: Buffer, off = 0, limit = buf.length): Node {
+/** Deepest nesting of BER indefinite-length elements parsed (the fabric's CMS and PFX nest fewer than 10). */
+export const MAX_INDEFINITE_DEPTH = 32;
+
+/**
+ * Parses the element at `off` (not beyond `limit`). Throws `DerError` on truncated or malformed input, and on
+ * indefinite-length elements nested deeper than MAX_INDEFINITE_DEPTH (which are parsed recursively: without the
+ * bound a few KB of `30 80` overflowed the stack, issue 10 fuzz campaign).
+ */
+export function parse(buf: Buffer, off = 0, limit = buf.length, depth = 0): Node {
   const start = off;
+  if (depth > MAX_INDEFINITE_DEPTH) throw new DerError(`indefinite-length elements nested deeper than ${MAX_INDEFINITE_DEPTH} at ${off}`);
   if (off + 2 > limit) throw new DerError(`truncated element at ${off}`);
   const id = buf[off++];
   const cls = id >> 6; const constructed = (id & 0x20) !== 0;
@@ -51,7 +59,7 @@ export function parse(buf: Buffer, off = 0, limit = buf.length): Node {
     while (true) {
       if (off + 2 > limit) throw new DerError(`missing end-of-contents for element at ${start}`);
       if (buf[off] === 0 && buf[off + 1] === 0) return { buf, cls, constructed, tag, start, contentStart, contentEnd: off, end: off + 2 };
-      off = parse(buf, off, limit).end;
+      off = parse(buf, off, limit, depth + 1).end;
     }
   }
   let len = l0;

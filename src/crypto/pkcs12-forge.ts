@@ -5,7 +5,7 @@
 import * as crypto from 'node:crypto';
 import type * as Forge from 'node-forge';
 import { forge } from './forge';
-import { OID, Pkcs12Error, verifyMac, type PfxContents, type PfxNotes } from './pkcs12';
+import { OID, Pkcs12Error, verifyMac, chargeIterations, type PfxContents, type PfxNotes } from './pkcs12';
 
 type Asn1 = Forge.asn1.Asn1;
 interface PbeCipher { update(b: Forge.util.ByteStringBuffer): void; finish(): boolean; output: Forge.util.ByteStringBuffer }
@@ -47,7 +47,10 @@ function checkMac(pfx: Asn1[], authSafe: string, password: string, notes: PfxNot
   const [digestInfo, saltA, iterA] = kids(macData, 'MacData');
   const [algId, digestA] = kids(digestInfo, 'MacData.mac');
   const iterBytes = iterA ? octets(iterA, 'iterations') : '\x01';
-  const iterations = forge().util.createBuffer(iterBytes).getInt(iterBytes.length * 8);
+  // forge's getInt throws a plain Error beyond 32 bits (found by the fuzz campaign): read it here, range-checked
+  if (!iterBytes.length || iterBytes.length > 4) throw new Pkcs12Error('MacData iteration count out of range');
+  let iterations = 0;
+  for (let i = 0; i < iterBytes.length; i++) iterations = iterations * 256 + iterBytes.charCodeAt(i);
   return verifyMac({
     hashOid: oidOf(kids(algId, 'mac algorithm')[0], 'mac algorithm'),
     salt: Buffer.from(octets(saltA, 'macSalt'), 'binary'), iterations,
@@ -59,6 +62,7 @@ function pbeDecrypt(algId: Asn1, data: string, password: string, what: string): 
   const f = forge();
   const [oidA, params] = kids(algId, `${what} algorithm`);
   const pbe = (f.pki as unknown as { pbe: PbeApi }).pbe;
+  chargeIterations(iterationCount(params, what)); // forge would run any count the blob names
   let cipher: PbeCipher;
   try {
     cipher = pbe.getCipher(oidOf(oidA, `${what} algorithm`), params, password);
@@ -75,6 +79,21 @@ function pbeDecrypt(algId: Asn1, data: string, password: string, what: string): 
  * the MAC is checked with the native KDF. Log lines go to `notes` (the caller writes them). Structural or decryption
  * errors throw `Pkcs12Error`.
  */
+/** The iteration count of PKCS#12 PBE parameters (salt, count) or of PBES2's PBKDF2 parameters. */
+function iterationCount(params: Asn1 | undefined, what: string): number {
+  const p = kids(params, `${what} PBE parameters`);
+  let countA = p[1];
+  if (p[0] && Array.isArray(p[0].value)) { // PBES2: SEQUENCE { keyDerivationFunc { oid, { salt, count, ... } }, scheme }
+    const kdf = kids(p[0], `${what} PBES2 key derivation`);
+    countA = kids(kdf[1], `${what} PBKDF2 parameters`)[1];
+  }
+  const bytes = countA && typeof countA.value === 'string' ? countA.value : '';
+  if (!bytes || bytes.length > 4) throw new Pkcs12Error(`${what}: iteration count missing or out of range`);
+  let n = 0;
+  for (let i = 0; i < bytes.length; i++) n = n * 256 + bytes.charCodeAt(i);
+  return n;
+}
+
 export function parsePfxForge(der: Buffer, password: string, notes: PfxNotes): PfxContents {
   const pfx = kids(fromDer(der.toString('binary'), 'PFX'), 'PFX');
   const authSafe = dataContent(pfx[1], 'PFX.authSafe');

@@ -34,6 +34,20 @@ export const OID = {
 
 /** Iteration counts above this are refused (a hostile blob must not hang the agent). */
 export const MAX_ITERATIONS = 1_000_000;
+/**
+ * Key-derivation iterations one `parsePfx` may spend in all (issue 10 fuzz campaign): each bag names its own count,
+ * so without a total a few KB of bags at MAX_ITERATIONS each kept the CPU busy for minutes. The fabric's PFX spends
+ * about 2000 × (1 MAC + 2 per encrypted bag) ≈ 10⁴.
+ */
+export const MAX_TOTAL_ITERATIONS = 2_000_000;
+let iterationBudget = Infinity;
+
+/** Charges `n` iterations to the running `parsePfx`; throws `Pkcs12Error` when its budget is spent. */
+export function chargeIterations(n: number): void {
+  if (!Number.isFinite(n) || n < 1 || n > MAX_ITERATIONS) throw new Pkcs12Error(`iteration count ${n} out of range`);
+  iterationBudget -= n;
+  if (iterationBudget < 0) throw new Pkcs12Error(`more than ${MAX_TOTAL_ITERATIONS} key-derivation iterations in one PKCS#12 blob`);
+}
 
 type HashName = 'sha1' | 'sha256';
 const HASH_LEN: Record<HashName, number> = { sha1: 20, sha256: 32 };
@@ -61,6 +75,8 @@ export function pkcs12Kdf(password: string, salt: Buffer, id: 1 | 2 | 3, iterati
   const I = Buffer.concat([fill(salt, v), fill(pw, v)]);
   const D = Buffer.alloc(v, id);
   const c = Math.ceil(n / u);
+  chargeIterations(iterations);
+  if (c > 1) chargeIterations(iterations * (c - 1));
   const out = Buffer.alloc(c * u);
   for (let i = 0; i < c; i++) {
     let A = digest(hash, Buffer.concat([D, I]));
@@ -209,6 +225,11 @@ export function lastPfxPath(): 'native' | 'forge' | undefined {
  * structural or decryption errors throw `Pkcs12Error`.
  */
 export function parsePfx(input: Buffer, password = ''): PfxContents {
+  iterationBudget = MAX_TOTAL_ITERATIONS;
+  try { return parsePfxBudgeted(input, password); } finally { iterationBudget = Infinity; }
+}
+
+function parsePfxBudgeted(input: Buffer, password: string): PfxContents {
   let notes: PfxNotes = [];
   let out: PfxContents;
   try {
@@ -218,6 +239,7 @@ export function parsePfx(input: Buffer, password = ''): PfxContents {
     if (!(e instanceof NeedsForge || e instanceof der.DerError)) throw e;
     log.verbose(`PKCS#12: ${e.message}; using node-forge`);
     notes = [];
+    iterationBudget = MAX_TOTAL_ITERATIONS; // the forge walk starts afresh
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { parsePfxForge } = require('./pkcs12-forge') as typeof import('./pkcs12-forge');
     out = parsePfxForge(input, password, notes);

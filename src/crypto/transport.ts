@@ -2,8 +2,8 @@
  * The transport key pair and certificate (fabric-protocol.md §3.1): RSA 2048 from Node's crypto (generated on the
  * thread pool, so the event loop keeps running), a self-signed certificate `CN=LinuxTransport` encoded by hand with
  * the small DER writer (sha256WithRSAEncryption, SKI = SHA-1 of the RSAPublicKey, AKI keyid = the same,
- * basicConstraints critical CA:TRUE), written as `<lib>/TransportPrivate.pem` and `<lib>/TransportCert.pem` (0600).
- * No node-forge on this path.
+ * basicConstraints critical CA:TRUE), new at every start and kept in memory only (`startTransportPair`; the files
+ * `<lib>/TransportPrivate.pem`/`TransportCert.pem` of older agents are removed). No node-forge on this path.
  */
 import * as crypto from 'node:crypto';
 import type { HostFs } from '../os/os';
@@ -107,37 +107,22 @@ export function generateTransportPair(now: Date = new Date()): TransportPair {
   return pairFromKeys(publicKey, privateKey, now);
 }
 
-/** Checks that an existing pair is usable: parses, key matches the certificate, RSA, not expired. */
-function validPair(keyPem: string, certPem: string, now: Date): boolean {
-  try {
-    const x = new crypto.X509Certificate(certPem);
-    const key = crypto.createPrivateKey(keyPem);
-    if (key.asymmetricKeyType !== 'rsa' || !x.checkPrivateKey(key)) return false;
-    return new Date(x.validTo).getTime() > now.getTime() + 86400_000 && new Date(x.validFrom).getTime() <= now.getTime() + 86400_000;
-  } catch {
-    return false;
-  }
-}
-
 /**
- * Returns the transport pair of `<libDir>`: an existing valid pair is reused; otherwise (missing, unreadable,
- * mismatched or expired) a new one is generated off the event loop and both files are written atomically with mode
- * 0600. Rejects only if the key cannot be generated or the files cannot be written.
+ * The transport pair of this agent start (§3.1 "Lifetime": a new pair at every start; issue 10 item 7): generated
+ * off the event loop and kept **in memory only**. Nothing outside this process uses it — extensions decrypt their
+ * protected settings with the tenant certificates (`<THUMBPRINT>.crt/.prv`), never with the transport key (§3.1,
+ * §3.6), and JIT passwords (§2.6) are decrypted by the agent itself — so no file is written, and a key a previous
+ * start (or an older agent, or the image this VM was captured from) left in `<libDir>` is removed (best-effort: a
+ * failure is logged, never fatal). Rejects only if Node cannot generate an RSA key.
  */
-export async function ensureTransportPair(hostFs: HostFs, libDir: string, now: Date = new Date()): Promise<TransportPair> {
-  const keyPath = `${libDir}/${TRANSPORT_KEY_FILE}`;
-  const certPath = `${libDir}/${TRANSPORT_CERT_FILE}`;
-  const keyPem = hostFs.readText(keyPath);
-  const certPem = hostFs.readText(certPath);
-  if (keyPem && certPem && validPair(keyPem, certPem, now)) {
-    log.addSecret(keyPem);
-    return pairFrom(keyPem, certPem);
+export async function startTransportPair(hostFs: HostFs, libDir: string, now: Date = new Date()): Promise<TransportPair> {
+  for (const f of [TRANSPORT_KEY_FILE, TRANSPORT_CERT_FILE]) {
+    const abs = `${libDir}/${f}`;
+    try {
+      if (hostFs.lstat(abs)) { hostFs.remove(abs); log.info(`Removed the stale transport file ${abs} (the pair now lives in memory)`); }
+    } catch (e) { log.warn(`Cannot remove the stale transport file ${abs}: ${(e as Error).message}`); }
   }
-  if (keyPem || certPem) log.info('Transport certificate missing, invalid or expiring: generating a new one');
   const pair = await generateTransportPairAsync(now);
   log.addSecret(pair.keyPem);
-  hostFs.mkdir(libDir, 0o700);
-  hostFs.write(keyPath, pair.keyPem, { mode: 0o600 });
-  hostFs.write(certPath, pair.certPem, { mode: 0o600 });
   return pair;
 }

@@ -4,11 +4,34 @@
  * Every parser throws `DocumentError` (or `XmlError` for malformed XML) naming the document.
  */
 import { parseXml, find, findAll, findPath, childText, textOf, attr, type XmlElement } from '../core/xml';
+import { isSafeIncarnation } from '../core/safe-names';
 
 /** A document is well-formed XML but lacks something the agent needs. */
 export class DocumentError extends Error {
   constructor(what: string, detail: string) { super(`${what}: ${detail}`); this.name = 'DocumentError'; }
 }
+
+/**
+ * Largest body accepted per fabric document (issue 10 item 3; the HTTP default of 64 MiB is for storage). Each cap is
+ * far above what the document can hold by its spec: versions and the goal state are a few hundred bytes to a few KB
+ * (§2.1, §2.2); HostingEnvironmentConfig describes this VM only (§2.3); SharedConfig lists every instance of the
+ * deployment at ~300 bytes each (§2.4), so 8 MiB is tens of thousands of instances; Certificates carries one PFX of the
+ * VM's tenant certificates, a few KB each (§3.3); ExtensionsConfig carries every handler's settings, protected
+ * settings included (§4.1; ARM caps an extension's settings far below 1 MiB, a VM's extensions at a few dozen); a
+ * handler manifest lists its versions (§4.3); RemoteAccessInfo a few JIT users (§2.6).
+ */
+export const MAX_DOC_BYTES = {
+  versions: 64 * 1024,
+  goalState: 1024 * 1024,
+  hostingEnv: 1024 * 1024,
+  sharedConfig: 8 * 1024 * 1024,
+  certificates: 8 * 1024 * 1024,
+  extensionsConfig: 32 * 1024 * 1024,
+  manifest: 4 * 1024 * 1024,
+  remoteAccess: 1024 * 1024,
+  /** Answers the agent reads only for an error text (health, role properties, host plugin). */
+  reply: 64 * 1024,
+} as const;
 
 /** The wire protocol version this agent speaks. */
 export const WIRE_PROTOCOL_VERSION = '2012-11-30';
@@ -49,11 +72,14 @@ const trimmed = (s: string | undefined): string | undefined => {
   return t ? t : undefined;
 };
 
-/** Parses the goal state (§2.2). Missing Incarnation or ContainerId → `DocumentError`. */
+/** Parses the goal state (§2.2). Missing Incarnation or ContainerId, or an Incarnation that is not a safe file-name
+ *  component (core/safe-names) → `DocumentError`. */
 export function parseGoalState(xml: string): GoalStateDoc {
   const root = parseXml(xml, 'goal state');
   const incarnation = trimmed(childText(root, 'Incarnation'));
   if (!incarnation) throw new DocumentError('goal state', 'no Incarnation');
+  // the incarnation names files in Lib.Dir (GoalState.<n>.xml): a strict pattern, never a path (issue 10)
+  if (!isSafeIncarnation(incarnation)) throw new DocumentError('goal state', `unsafe Incarnation ${JSON.stringify(incarnation.slice(0, 80))}`);
   const container = find(root, 'Container');
   const containerId = trimmed(childText(container, 'ContainerId'));
   if (!containerId) throw new DocumentError('goal state', 'no Container/ContainerId');

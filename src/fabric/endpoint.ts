@@ -6,6 +6,7 @@
  */
 import * as fs from 'node:fs';
 import type { HostFs } from '../os/os';
+import { log } from '../core/log';
 
 export const KNOWN_WIRE_SERVER = '168.63.129.16';
 /** 168.63.129.16 in the little-endian hex of /proc/net/route's Destination column. */
@@ -45,9 +46,18 @@ export function wireBaseUrl(ep: Endpoint): string {
   return `http://${formatEndpoint(ep)}`;
 }
 
-/** Reads `<lib>/WireServerEndpoint`; missing, empty or unparsable → undefined. */
+/**
+ * Reads `<lib>/WireServerEndpoint`; missing, empty, unparsable or unreadable (a directory, a FIFO, a symlink, too
+ * large, EACCES, EIO) → undefined, with a warning for the unreadable cases. Never throws, never blocks.
+ */
 export function readCachedEndpoint(hostFs: HostFs, libDir: string): Endpoint | undefined {
-  return parseEndpoint(hostFs.readText(`${libDir}/${ENDPOINT_FILE}`, 4096));
+  const file = `${libDir}/${ENDPOINT_FILE}`;
+  try {
+    return parseEndpoint(hostFs.readText(file, 4096));
+  } catch (e) {
+    log.warn(`Ignoring the cached endpoint ${file}: ${(e as Error).message}`);
+    return undefined;
+  }
 }
 
 /** Records a verified endpoint: `<lib>/WireServerEndpoint` (no newline) and `<lib>/Protocol` = `WireProtocol`, 0600. */

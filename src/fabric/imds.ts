@@ -39,13 +39,24 @@ export class ImdsClient {
 
   /** The VM's SSH public keys (`compute/publicKeys`): `[{keyData, path}]`; entries without keyData are dropped. */
   async getPublicKeys(): Promise<ImdsPublicKey[]> {
-    const v = await this.getJson('/metadata/instance/compute/publicKeys?api-version=2021-02-01');
-    if (!Array.isArray(v)) throw new ImdsError('publicKeys is not an array');
-    return v
-      .filter((k): k is { keyData: unknown; path?: unknown } => typeof k === 'object' && k !== null)
-      .filter((k) => typeof k.keyData === 'string' && k.keyData.trim() !== '')
-      .map((k) => ({ keyData: (k.keyData as string).trim(), path: typeof k.path === 'string' ? k.path : '' }));
+    return publicKeysFrom(await this.getJson('/metadata/instance/compute/publicKeys?api-version=2021-02-01'));
   }
+}
+
+/** The typed public keys of a parsed `compute/publicKeys` answer; not an array → `ImdsError`. */
+export function publicKeysFrom(v: unknown): ImdsPublicKey[] {
+  if (!Array.isArray(v)) throw new ImdsError('publicKeys is not an array');
+  return v
+    .filter((k): k is { keyData: unknown; path?: unknown } => typeof k === 'object' && k !== null)
+    .filter((k) => typeof k.keyData === 'string' && k.keyData.trim() !== '')
+    .map((k) => ({ keyData: (k.keyData as string).trim(), path: typeof k.path === 'string' ? k.path : '' }));
+}
+
+/** `publicKeysFrom` of a JSON text (the fuzz target of the IMDS reader); not JSON → `ImdsError`. */
+export function parsePublicKeysJson(text: string): ImdsPublicKey[] {
+  let v: unknown;
+  try { v = JSON.parse(text); } catch { throw new ImdsError('response is not JSON'); }
+  return publicKeysFrom(v);
 }
 
 /** Convenience: the public keys from the production IMDS. */

@@ -1,7 +1,8 @@
 /**
  * The `FabricLink` (src/fabric/types.ts): a background conversation with the fabric that never blocks its caller.
- * It discovers and verifies the endpoint (retrying every 10 s while the fabric is unreachable), creates or reuses the
- * transport certificate, fetches the full goal state (writing the certificates), records the endpoint, then sends
+ * It discovers and verifies the endpoint (retrying every 10 s while the fabric is unreachable), creates the transport
+ * certificate (new at each start, in memory only), fetches the full goal state (writing the certificates), records the
+ * endpoint (best-effort), then sends
  * queued health reports with D6's backoff (2 s doubling to 300 s, 50–100 % jitter; a newer report replaces a pending
  * one; 410/InvalidContainerConfiguration → refresh the goal state and rebuild), and the role properties once Ready
  * was accepted (D5). `pollOnce()` is the daemon's periodic goal-state poll and status upload.
@@ -12,9 +13,10 @@ import { realClock, exponentialBackoff, ResourceGoneError, InvalidContainerError
 import type { FabricLink, GoalStateIds, HealthReport } from './types';
 import { discoverEndpoint, saveEndpoint, formatEndpoint, type Endpoint } from './endpoint';
 import { WireClient, type GoalState } from './wire';
-import { ensureTransportPair, type TransportPair } from '../crypto/transport';
+import { startTransportPair, type TransportPair } from '../crypto/transport';
 import { buildStatusJson, uploadStatusBlob, type StatusInput } from './status';
 import { describeHealth } from './reports';
+import { WarnThrottle } from '../core/log-throttle';
 
 export interface FabricLinkOptions {
   /** Host plugin port. FOR TESTS ONLY; production uses 32526 (D24). */
@@ -87,11 +89,16 @@ class Link implements FabricLinkHandle {
   private readyAccepted = false;
   private roleThumbprint: string | undefined;
   private roleSent = false;
+  // the poll's warnings: the first 3 of a streak, then one every 6 h (§5.3; issue 10 item 7)
+  private readonly gsWarn: WarnThrottle;
+  private readonly statusWarn: WarnThrottle;
 
   constructor(ctx: AgentContext, opts: FabricLinkOptions) {
     this.ctx = ctx;
     this.o = opts;
     this.clock = opts.clock ?? realClock;
+    this.gsWarn = new WarnThrottle(() => this.clock.now());
+    this.statusWarn = new WarnThrottle(() => this.clock.now());
     this.connectedP = new Promise((res, rej) => { this.resolveConnected = res; this.rejectConnected = rej; });
     this.connectedP.catch(() => undefined); // never an unhandled rejection
     // deferred: discovery and key generation run after the caller's synchronous work, never inside startFabricLink
@@ -124,20 +131,22 @@ class Link implements FabricLinkHandle {
     let transport: TransportPair | undefined;
     while (!this.closed) {
       const useCache = cachedFailures < (this.o.cachedEndpointAttempts ?? 6) || failures % 2 === 0;
-      const method = conf.str('Protocol.EndpointDiscovery') ?? 'dhcp';
-      let { endpoint, source } = discoverEndpoint(os.fs, libDir, { method, skipCache: !useCache });
-      if (source === 'default' && method === 'dhcp' && this.o.dhcpProbe !== false) {
-        const dhcp = await import('./dhcp');
-        if (dhcp.probeAvailable(os)) {
-          const found = await dhcp.probeOnce(os);
-          if (this.closed) return;
-          if (found?.endpoint) { endpoint = { host: found.endpoint }; source = 'dhcp'; }
-        }
-      }
+      let endpoint: Endpoint | undefined; let source = 'discovery';
       try {
+        // inside the try: whatever discovery meets on disk must not end this loop (issue 10 item 6)
+        const method = conf.str('Protocol.EndpointDiscovery') ?? 'dhcp';
+        ({ endpoint, source } = discoverEndpoint(os.fs, libDir, { method, skipCache: !useCache }));
+        if (source === 'default' && method === 'dhcp' && this.o.dhcpProbe !== false) {
+          const dhcp = await import('./dhcp');
+          if (dhcp.probeAvailable(os)) {
+            const found = await dhcp.probeOnce(os);
+            if (this.closed) return;
+            if (found?.endpoint) { endpoint = { host: found.endpoint }; source = 'dhcp'; }
+          }
+        }
         if (!transport) {
           const t0 = Date.now();
-          transport = await ensureTransportPair(os.fs, libDir);
+          transport = await startTransportPair(os.fs, libDir);
           log.verbose(`Transport certificate ready in ${Date.now() - t0} ms`);
         }
         const client = this.newClient(endpoint, transport);
@@ -145,7 +154,8 @@ class Link implements FabricLinkHandle {
         await client.checkVersions();
         log.verbose(`Wire server ${formatEndpoint(endpoint)} answered versions in ${Date.now() - t1} ms`);
         const { goalState } = await client.updateGoalState(true);
-        saveEndpoint(os.fs, libDir, endpoint);
+        // best-effort: a full or read-only disk must not keep the agent from reporting Ready (issue 10 item 7)
+        try { saveEndpoint(os.fs, libDir, endpoint); } catch (e) { log.warn(`Cannot record the wire server endpoint: ${errorText(e)}`); }
         this.client = client;
         this.isConnected = true;
         log.info(`Wire server ${formatEndpoint(endpoint)} (${source}) ready; goal state incarnation ${goalState.ids.incarnation}`);
@@ -158,7 +168,7 @@ class Link implements FabricLinkHandle {
         failures++;
         if (source === 'cache') cachedFailures++;
         if (failures <= 3 || failures % 30 === 0) {
-          log.warn(`Wire server ${formatEndpoint(endpoint)} (${source}) not usable (attempt ${failures}): ${errorText(e)}; retrying`);
+          log.warn(`Wire server ${endpoint ? formatEndpoint(endpoint) : '(none)'} (${source}) not usable (attempt ${failures}): ${errorText(e)}; retrying`);
         }
       }
       try { await this.sleep(this.o.connectRetryMs ?? 10_000); } catch { return; }
@@ -270,20 +280,27 @@ class Link implements FabricLinkHandle {
       const r = await client.updateGoalState();
       result.changed = r.changed;
       result.goalState = r.goalState;
+      const streak = this.gsWarn.success();
+      if (streak > 3) log.info(`Goal state updates work again after ${streak} failures`);
       if (r.changed) this.emit(r.goalState);
     } catch (e) {
       result.error = `goal state: ${errorText(e)}`;
-      log.warn(`Goal state update failed, keeping incarnation ${client.goalState?.ids.incarnation}: ${errorText(e)}`);
+      const msg = `Goal state update failed, keeping incarnation ${client.goalState?.ids.incarnation}: ${errorText(e)}`;
+      const warn = this.gsWarn.failure(msg);
+      if (warn) log.warn(warn); else log.verbose(msg);
       result.goalState = client.goalState;
     }
     if (opts.status === false) { result.status = 'skipped'; return result; }
     try {
       const json = typeof opts.status === 'string' ? opts.status : await this.defaultStatus(opts.status ?? {});
       result.status = await uploadStatusBlob(client, json);
+      const streak = this.statusWarn.success();
+      if (streak > 3) log.info(`Status upload works again after ${streak} failures`);
     } catch (e) {
       const msg = `status upload: ${errorText(e)}`;
       result.error = result.error ? `${result.error}; ${msg}` : msg;
-      log.warn(msg);
+      const warn = this.statusWarn.failure(msg);
+      if (warn) log.warn(warn); else log.verbose(msg);
     }
     return result;
   }

@@ -7,18 +7,19 @@
 import type { HostFs } from '../os/os';
 import { log, errorText } from '../core/log';
 import { httpRequest, bodyText, type HttpResponse, type ProxyConfig } from '../core/http';
-import { withRetry, isSuccess, HttpStatusError, ResourceGoneError, InvalidContainerError, realClock, type Clock, type RetryOptions } from '../core/retry';
+import { withRetry, isSuccess, HttpStatusError, ResourceGoneError, InvalidContainerError, realClock, exponentialBackoff, type Clock, type RetryOptions } from '../core/retry';
 import { AGENT_NAME } from '../version';
 import type { GoalStateIds, HealthReport } from './types';
 import { type Endpoint, wireBaseUrl } from './endpoint';
 import {
   parseVersions, supportsWireVersion, parseGoalState, parseHostingEnv, parseSharedConfig, parseCertificatesDoc,
-  parseExtensionsConfig, WIRE_PROTOCOL_VERSION,
+  parseExtensionsConfig, WIRE_PROTOCOL_VERSION, MAX_DOC_BYTES,
   type GoalStateDoc, type HostingEnvDoc, type SharedConfigDoc, type ExtensionsConfigDoc, type StatusBlobType,
 } from './documents';
 import { healthXml, rolePropertiesXml } from './reports';
 import type { TransportPair } from '../crypto/transport';
 import { CERT_CIPHERS, decryptCertificates, writeCertificateFiles, type TenantCertificate } from '../crypto/certificates';
+import { assertSafeIncarnation } from '../core/safe-names';
 
 /** Production host plugin port (D24). */
 export const HOST_PLUGIN_PORT = 32526;
@@ -61,6 +62,16 @@ export interface GoalState {
   certificatesOk: boolean;
 }
 
+/** How many incarnations of the per-incarnation documents (GoalState.<n>.xml, ExtensionsConfig.<n>.xml) stay in
+ *  Lib.Dir: HEAD keeps the last 50 goal states in its history (fabric-protocol.md App. B). */
+export const KEEP_INCARNATIONS = 50;
+const PER_INCARNATION = /^(?:GoalState|ExtensionsConfig)\.[^/]+\.xml$/;
+
+/** Certificates that failed are asked again on a later poll of the same incarnation: first retry after this, then
+ *  doubling up to CERT_RETRY_CAP_MS (issue 10 item 7). */
+export const CERT_RETRY_BASE_MS = 6_000;
+export const CERT_RETRY_CAP_MS = 3_600_000;
+
 const xDate = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 export class WireClient {
@@ -75,6 +86,8 @@ export class WireClient {
   private lastGoalState: { xml: string; doc: GoalStateDoc } | undefined;
   private hgapCheckedAt = 0;
   private gsLock: Promise<unknown> = Promise.resolve();
+  /** Failed certificate fetches of the held incarnation and when the next may run. */
+  private certRetry = { failures: 0, at: 0 };
 
   constructor(opts: WireClientOptions) {
     this.o = opts;
@@ -98,8 +111,8 @@ export class WireClient {
 
   /** GET/POST with retries; returns the response of a success, throws otherwise (see `withRetry`). */
   private async call(what: string, method: string, url: string, headers: Record<string, string>, body?: string | Buffer,
-    extra?: Partial<RetryOptions>, useProxy = false): Promise<HttpResponse> {
-    const res = await withRetry(() => httpRequest({ method, url, headers, body, signal: this.o.signal, useProxy }, this.o.proxy), this.retryOpts(what, extra));
+    extra?: Partial<RetryOptions>, useProxy = false, maxBodyBytes: number = MAX_DOC_BYTES.reply): Promise<HttpResponse> {
+    const res = await withRetry(() => httpRequest({ method, url, headers, body, signal: this.o.signal, useProxy, maxBodyBytes }, this.o.proxy), this.retryOpts(what, extra));
     if (!isSuccess(res.status)) throw new HttpStatusError(what, res.status, bodyText(res));
     return res;
   }
@@ -110,7 +123,7 @@ export class WireClient {
 
   /** `GET /?comp=versions`: resolves when the fabric speaks 2012-11-30, throws `ProtocolError` when it does not. */
   async checkVersions(): Promise<void> {
-    const res = await this.call('versions', 'GET', `${this.baseUrl}/?comp=versions`, {});
+    const res = await this.call('versions', 'GET', `${this.baseUrl}/?comp=versions`, {}, undefined, undefined, false, MAX_DOC_BYTES.versions);
     const v = parseVersions(bodyText(res));
     if (!supportsWireVersion(v)) {
       throw new ProtocolError(`wire server does not support ${WIRE_PROTOCOL_VERSION} (preferred ${v.preferred ?? 'none'}, supported ${v.supported.join(', ') || 'none'})`);
@@ -123,7 +136,7 @@ export class WireClient {
    */
   async fetchGoalStateDoc(): Promise<{ doc: GoalStateDoc; xml: string }> {
     for (let i = 1; ; i++) {
-      const res = await this.call('goal state', 'GET', `${this.baseUrl}/machine/?comp=goalstate`, this.wireHeaders());
+      const res = await this.call('goal state', 'GET', `${this.baseUrl}/machine/?comp=goalstate`, this.wireHeaders(), undefined, undefined, false, MAX_DOC_BYTES.goalState);
       const xml = bodyText(res);
       // The steady state: the same document every poll. Parse only what changed (the parse is a third of a poll's CPU).
       const doc = xml === this.lastGoalState?.xml ? this.lastGoalState.doc : parseGoalState(xml);
@@ -135,9 +148,33 @@ export class WireClient {
     }
   }
 
-  private save(name: string, text: string): void {
-    this.o.hostFs.mkdir(this.o.libDir, 0o700);
-    this.o.hostFs.write(`${this.o.libDir}/${name}`, text, { mode: 0o600 });
+  /** Writes a copy of a document to Lib.Dir. Best-effort: the agent works from memory, so a full or read-only disk is
+   *  logged and never fails the goal state (issue 10 item 7). */
+  private save(name: string, text: string): boolean {
+    try {
+      this.o.hostFs.mkdir(this.o.libDir, 0o700);
+      this.o.hostFs.write(`${this.o.libDir}/${name}`, text, { mode: 0o600 });
+      return true;
+    } catch (e) {
+      log.warn(`Cannot save ${this.o.libDir}/${name}: ${errorText(e)}`);
+      return false;
+    }
+  }
+
+  /** Removes the per-incarnation documents beyond the newest KEEP_INCARNATIONS of each kind (best-effort). */
+  private prune(keep: string[]): void {
+    try {
+      const files = this.o.hostFs.readdir(this.o.libDir).filter((f) => PER_INCARNATION.test(f) && !keep.includes(f));
+      for (const kind of ['GoalState.', 'ExtensionsConfig.']) {
+        const old = files.filter((f) => f.startsWith(kind))
+          .map((f) => ({ f, t: this.o.hostFs.lstat(`${this.o.libDir}/${f}`)?.mtimeMs ?? 0 }))
+          .sort((a, b) => b.t - a.t || (a.f < b.f ? 1 : -1))
+          .slice(KEEP_INCARNATIONS - 1);
+        for (const { f } of old) this.o.hostFs.remove(`${this.o.libDir}/${f}`);
+      }
+    } catch (e) {
+      log.verbose(`Pruning old goal-state documents: ${errorText(e)}`);
+    }
   }
 
   /**
@@ -156,6 +193,7 @@ export class WireClient {
 
   private async doUpdateGoalState(force: boolean): Promise<{ goalState: GoalState; changed: boolean }> {
     const { doc, xml } = await this.fetchGoalStateDoc();
+    assertSafeIncarnation(doc.incarnation); // parseGoalState checks it too; it names files below
     const ids: GoalStateIds = { incarnation: doc.incarnation, containerId: doc.containerId, instanceId: doc.roleInstanceId ?? '', configName: doc.configName ?? '' };
     const prev = this.held;
     if (prev && !force && prev.doc.incarnation === doc.incarnation) {
@@ -164,6 +202,16 @@ export class WireClient {
         this.hgapOk = undefined;
       }
       this.held = { ...prev, doc, ids };
+      // certificates that failed are asked again within the incarnation, with backoff (issue 10 item 7)
+      if (!prev.certificatesOk && doc.certificatesUri && this.clock.now() >= this.certRetry.at) {
+        const r = await this.fetchCertificates(doc.certificatesUri);
+        this.noteCertificates(r.ok);
+        if (r.ok) {
+          this.held = { ...this.held, certificates: r.certs.map((c) => ({ thumbprint: c.thumbprint, hasPrivateKey: !!c.keyPem })), certificatesOk: true };
+          log.info(`Tenant certificates of incarnation ${doc.incarnation} obtained on a retry`);
+          return { goalState: this.held, changed: true };
+        }
+      }
       return { goalState: this.held, changed: false };
     }
     log.info(`Fetching goal state incarnation ${doc.incarnation}`);
@@ -174,32 +222,43 @@ export class WireClient {
     // The sub-documents are independent: fetch them side by side (one round trip instead of four). A document whose
     // URL did not change is kept from the previous goal state.
     const subDocument = async <K extends 'hostingEnv' | 'sharedConfig' | 'extensionsConfig'>(
-      key: K, uriKey: keyof GoalStateDoc, what: string, file: string, parse: (xml: string) => NonNullable<GoalState[K]>,
+      key: K, uriKey: keyof GoalStateDoc, what: string, file: string, parse: (xml: string) => NonNullable<GoalState[K]>, maxBytes: number,
     ): Promise<void> => {
       const uri = doc[uriKey];
       if (typeof uri !== 'string' || !uri) return;
       if (reuse(uriKey)) { next[key] = prev?.[key]; return; }
-      const t = bodyText(await this.call(what, 'GET', uri, this.wireHeaders()));
+      const t = bodyText(await this.call(what, 'GET', uri, this.wireHeaders(), undefined, undefined, false, maxBytes));
       next[key] = parse(t);
       pending.push([file, t]);
     };
     await Promise.all([
-      subDocument('hostingEnv', 'hostingEnvUri', 'HostingEnvironmentConfig', 'HostingEnvironmentConfig.xml', parseHostingEnv),
-      subDocument('sharedConfig', 'sharedConfigUri', 'SharedConfig', 'SharedConfig.xml', parseSharedConfig),
-      subDocument('extensionsConfig', 'extensionsConfigUri', 'ExtensionsConfig', `ExtensionsConfig.${doc.incarnation}.xml`, parseExtensionsConfig),
+      subDocument('hostingEnv', 'hostingEnvUri', 'HostingEnvironmentConfig', 'HostingEnvironmentConfig.xml', parseHostingEnv, MAX_DOC_BYTES.hostingEnv),
+      subDocument('sharedConfig', 'sharedConfigUri', 'SharedConfig', 'SharedConfig.xml', parseSharedConfig, MAX_DOC_BYTES.sharedConfig),
+      subDocument('extensionsConfig', 'extensionsConfigUri', 'ExtensionsConfig', `ExtensionsConfig.${doc.incarnation}.xml`, parseExtensionsConfig, MAX_DOC_BYTES.extensionsConfig),
       (async () => {
         if (!doc.certificatesUri) { next.certificates = []; next.certificatesOk = true; return; }
         if (reuse('certificatesUri')) return;
+        this.certRetry = { failures: 0, at: 0 };
         const r = await this.fetchCertificates(doc.certificatesUri);
+        this.noteCertificates(r.ok);
         next.certificates = r.certs.map((c) => ({ thumbprint: c.thumbprint, hasPrivateKey: !!c.keyPem }));
         next.certificatesOk = r.ok;
       })(),
     ]);
     for (const [name, text] of pending) this.save(name, text);
     this.save('Incarnation', doc.incarnation);
+    this.prune(pending.map(([name]) => name));
     if (prev && prev.ids.containerId !== ids.containerId) this.hgapOk = undefined;
     this.held = next;
     return { goalState: next, changed: true };
+  }
+
+  private noteCertificates(ok: boolean): void {
+    if (ok) { this.certRetry = { failures: 0, at: 0 }; return; }
+    this.certRetry.failures++;
+    const delay = exponentialBackoff(this.certRetry.failures, this.clock.random, CERT_RETRY_BASE_MS, CERT_RETRY_CAP_MS);
+    this.certRetry.at = this.clock.now() + delay;
+    log.info(`Tenant certificates will be asked for again in ${Math.round(delay / 1000)} s`);
   }
 
   /**
@@ -212,7 +271,7 @@ export class WireClient {
       try {
         const res = await this.call(`Certificates (${cipher})`, 'GET', url, this.wireHeaders({
           'x-ms-cipher-name': cipher, 'x-ms-guest-agent-public-x509-cert': this.o.transport.certHeader,
-        }));
+        }), undefined, undefined, false, MAX_DOC_BYTES.certificates);
         const xml = bodyText(res);
         const doc = parseCertificatesDoc(xml);
         if (!doc.data) {
@@ -271,7 +330,7 @@ export class WireClient {
     if (this.hgapOk === false && this.clock.now() - this.hgapCheckedAt < 60_000) return false;
     this.hgapCheckedAt = this.clock.now();
     try {
-      const res = await httpRequest({ url: `${this.hostPluginBase}/versions`, headers: { 'x-ms-containerid': this.requireIds().containerId }, signal: this.o.signal });
+      const res = await httpRequest({ url: `${this.hostPluginBase}/versions`, headers: { 'x-ms-containerid': this.requireIds().containerId }, signal: this.o.signal, maxBodyBytes: MAX_DOC_BYTES.versions });
       this.hgapOk = res.status === 200 && bodyText(res).includes(HGAP_API_VERSION);
     } catch (e) {
       log.verbose(`host plugin /versions: ${errorText(e)}`);

@@ -6,6 +6,7 @@
  */
 import { parseXml, findNs, findAllNs, textOf, escapeXml, type XmlElement, XmlError } from '../core/xml';
 import { log } from '../core/log';
+import { isSafeThumbprint } from '../core/safe-names';
 
 export const OVF_NS = 'http://schemas.dmtf.org/ovf/environment/1';
 export const WA_NS = 'http://schemas.microsoft.com/windowsazure';
@@ -82,6 +83,20 @@ export function parseOvf(text: string): OvfEnv {
   const keyPairs = findAllNs(set, WA_NS, 'KeyPair').map((k): OvfKeyPair => ({
     path: trimOpt(wa(k, 'Path')), fingerprint: trimOpt(wa(k, 'Fingerprint'))?.toUpperCase(),
   }));
+
+  // a Fingerprint names <lib>/<FP>.crt|.prv|.pub (fabric-protocol.md §3.6): a thumbprint, never a path (issue 10)
+  // A public key with a Value never uses its Fingerprint: an odd one there is dropped, not fatal.
+  for (const k of publicKeys) {
+    if (k.fingerprint !== undefined && k.value !== undefined && !isSafeThumbprint(k.fingerprint)) {
+      log.warn(`Ignoring the Fingerprint ${JSON.stringify(k.fingerprint.slice(0, 80))} of a public key with a Value: not a thumbprint`);
+      k.fingerprint = undefined;
+    }
+  }
+  for (const k of [...publicKeys, ...keyPairs]) {
+    if (k.fingerprint !== undefined && !isSafeThumbprint(k.fingerprint)) {
+      throw new OvfError(`Invalid Fingerprint in ovf-env.xml: ${JSON.stringify(k.fingerprint.slice(0, 80))} (expected 40 hex digits)`);
+    }
+  }
 
   const platform = findNs(findNs(env, WA_NS, 'PlatformSettingsSection'), WA_NS, 'PlatformSettings');
   const pga = wa(platform, 'ProvisionGuestAgent');

@@ -1,5 +1,5 @@
 /**
- * Cold-process benchmark of the first-boot crypto path: `ensureTransportPair` on an empty Lib.Dir plus decrypting a
+ * Cold-process benchmark of the first-boot crypto path: `startTransportPair` on an empty Lib.Dir plus decrypting a
  * Certificates document (two tenant certificates, one key, 3DES bags) made by certgen. Not a test.
  *
  *   node build/test/bench/crypto-firstboot.js prepare <dir> [aes|3des]   # writes <dir>/pair.json + <dir>/cms.der (loads forge)
@@ -26,12 +26,12 @@ async function run(dir: string): Promise<void> {
   const t0 = performance.now();
   const { SysRoot } = await import('../../src/core/sysroot');
   const { HostFs } = await import('../../src/os/os');
-  const { ensureTransportPair } = await import('../../src/crypto/transport');
+  const { startTransportPair } = await import('../../src/crypto/transport');
   const { decryptCertificates } = await import('../../src/crypto/certificates');
   const tLoad = performance.now();
   const root = fs.mkdtempSync(path.join(dir, 'root-'));
   const hostFs = new HostFs(new SysRoot(root));
-  const pair = await Promise.resolve(ensureTransportPair(hostFs, '/var/lib/waagent'));
+  const pair = await Promise.resolve(startTransportPair(hostFs, '/var/lib/waagent'));
   const tPair = performance.now();
   const cpuPair = process.cpuUsage(cpu0);
   const me = JSON.parse(fs.readFileSync(path.join(dir, 'pair.json'), 'utf8')) as { keyPem: string; certPem: string };

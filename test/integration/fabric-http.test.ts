@@ -58,6 +58,6 @@ test('storage requests go through the configured proxy (absolute URL); others ne
     assert.deepEqual(proxied, [target]);
     const d = await httpRequest({ url: target }, conf);
     assert.equal(d.body.toString(), 'origin /blob?sig=1', 'useProxy false: direct');
-    await assert.rejects(httpRequest({ url: `https://127.0.0.1:${origin.port}/x`, useProxy: true }, conf), /proxy refused CONNECT: HTTP 403/);
+    await assert.rejects(httpRequest({ url: `https://127.0.0.1:${origin.port}/x`, useProxy: true }, conf), /proxy 127\.0\.0\.1:\d+ refused CONNECT: HTTP 403/);
   } finally { await origin.close(); await proxy.close(); }
 });

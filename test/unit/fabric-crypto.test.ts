@@ -10,7 +10,7 @@ import { SysRoot } from '../../src/core/sysroot';
 import { HostFs } from '../../src/os/os';
 import { log, memoryAppender, Level } from '../../src/core/log';
 import {
-  buildTransportCertificate, ensureTransportPair, generateTransportPair, generateTransportPairAsync, TRANSPORT_CERT_FILE, TRANSPORT_KEY_FILE,
+  buildTransportCertificate, startTransportPair, generateTransportPair, generateTransportPairAsync, TRANSPORT_CERT_FILE, TRANSPORT_KEY_FILE,
 } from '../../src/crypto/transport';
 import { decryptEnvelopedData, Pkcs7Error } from '../../src/crypto/pkcs7';
 import { decryptCertificates, parsePfx, pairKeys, writeCertificateFiles, thumbprint, lastPfxPath } from '../../src/crypto/certificates';
@@ -100,21 +100,19 @@ test('transport certificate: UTCTime before 2050, GeneralizedTime after; serial 
   assert.ok(serial[0] > 0 && serial[0] < 0x80);
 });
 
-test('ensureTransportPair writes 0600 files, reuses a valid pair and replaces a broken one', async () => {
+test('startTransportPair: a new pair at every start, in memory only; stale transport files are removed (issue 10)', async () => {
   const { hostFs, dir } = tempFs();
   const lib = '/var/lib/waagent';
-  const a = await ensureTransportPair(hostFs, lib);
-  for (const f of [TRANSPORT_KEY_FILE, TRANSPORT_CERT_FILE]) {
-    assert.equal(fs.statSync(path.join(dir, lib, f)).mode & 0o777, 0o600, f);
-  }
-  const b = await ensureTransportPair(hostFs, lib);
-  assert.equal(b.certPem, a.certPem, 'reused');
-  fs.writeFileSync(path.join(dir, lib, TRANSPORT_KEY_FILE), tenantA.keyPem); // key no longer matches the cert
-  const c = await ensureTransportPair(hostFs, lib);
-  assert.notEqual(c.certPem, a.certPem, 'regenerated');
-  assert.equal(fs.readFileSync(path.join(dir, lib, TRANSPORT_CERT_FILE), 'utf8'), c.certPem);
-  const expired = await ensureTransportPair(hostFs, lib, new Date(Date.now() + 800 * 86400_000));
-  assert.notEqual(expired.certPem, c.certPem, 'an expiring pair is replaced');
+  hostFs.mkdir(lib, 0o700);
+  // what an older agent (or the captured image) left behind
+  fs.writeFileSync(path.join(dir, lib, TRANSPORT_KEY_FILE), transport.keyPem, { mode: 0o600 });
+  fs.writeFileSync(path.join(dir, lib, TRANSPORT_CERT_FILE), transport.certPem, { mode: 0o600 });
+  const a = await startTransportPair(hostFs, lib);
+  assert.notEqual(a.certPem, transport.certPem, 'the stored pair is not reused');
+  assert.deepEqual(fs.readdirSync(path.join(dir, lib)), [], 'no key on disk');
+  const b = await startTransportPair(hostFs, lib);
+  assert.notEqual(b.keyPem, a.keyPem, 'new at every start');
+  assert.ok(new crypto.X509Certificate(b.certPem).checkPrivateKey(crypto.createPrivateKey(b.keyPem)));
 });
 
 for (const cipher of ['AES128_CBC', 'DES_EDE3_CBC'] as const) {
@@ -243,10 +241,10 @@ test('a first boot (transport pair + 3DES/AES certificates) never loads node-for
     const fs = require('fs'), path = require('path');
     const { SysRoot } = require(${JSON.stringify(build + '/core/sysroot')});
     const { HostFs } = require(${JSON.stringify(build + '/os/os')});
-    const { ensureTransportPair } = require(${JSON.stringify(build + '/crypto/transport')});
+    const { startTransportPair } = require(${JSON.stringify(build + '/crypto/transport')});
     const { decryptCertificates, lastPfxPath } = require(${JSON.stringify(build + '/crypto/certificates')});
     (async () => {
-      const pair = await ensureTransportPair(new HostFs(new SysRoot(${JSON.stringify(dir)})), '/lib');
+      const pair = await startTransportPair(new HostFs(new SysRoot(${JSON.stringify(dir)})), '/lib');
       const me = JSON.parse(fs.readFileSync(${JSON.stringify(path.join(dir, 'pair.json'))}, 'utf8'));
       const certs = decryptCertificates(fs.readFileSync(${JSON.stringify(path.join(dir, 'cms.der'))}), me);
       const forge = Object.keys(require.cache).filter((k) => k.includes('node-forge')).length;

@@ -33,8 +33,8 @@ function azureStyle(o: Opts = {}): string {
 test('Azure-style document: every field', () => {
   const keys = `<PublicKeys>
     <PublicKey><Fingerprint> eb0c0ab4 </Fingerprint><Path> $HOME/azureuser/.ssh/authorized_keys </Path><Value>ssh-ed25519 AAAAC3Nza me@x</Value></PublicKey>
-    <PublicKey><Fingerprint>AB12</Fingerprint><Path>/home/azureuser/.ssh/authorized_keys</Path></PublicKey>
-  </PublicKeys><KeyPairs><KeyPair><Fingerprint>cd34</Fingerprint><Path>$HOME/azureuser/.ssh/id_rsa</Path></KeyPair></KeyPairs>`;
+    <PublicKey><Fingerprint>ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12</Fingerprint><Path>/home/azureuser/.ssh/authorized_keys</Path></PublicKey>
+  </PublicKeys><KeyPairs><KeyPair><Fingerprint>cd34cd34cd34cd34cd34cd34cd34cd34cd34cd34</Fingerprint><Path>$HOME/azureuser/.ssh/id_rsa</Path></KeyPair></KeyPairs>`;
   const o = parseOvf(azureStyle({ password: ' p@ss word ', disable: 'TRUE', keys, custom: 'ZWNobyBoaQ==', pga: 'False' }));
   assert.equal(o.version, '1.0');
   assert.equal(o.hostName, 'vm-01');
@@ -45,10 +45,10 @@ test('Azure-style document: every field', () => {
   assert.equal(o.provisionGuestAgent, false);
   assert.equal(o.preprovisionedVm, 'false');
   assert.deepEqual(o.publicKeys, [
-    { path: '$HOME/azureuser/.ssh/authorized_keys', fingerprint: 'EB0C0AB4', value: 'ssh-ed25519 AAAAC3Nza me@x' },
-    { path: '/home/azureuser/.ssh/authorized_keys', fingerprint: 'AB12', value: undefined },
+    { path: '$HOME/azureuser/.ssh/authorized_keys', fingerprint: undefined, value: 'ssh-ed25519 AAAAC3Nza me@x' },
+    { path: '/home/azureuser/.ssh/authorized_keys', fingerprint: 'AB12AB12AB12AB12AB12AB12AB12AB12AB12AB12', value: undefined },
   ]);
-  assert.deepEqual(o.keyPairs, [{ path: '$HOME/azureuser/.ssh/id_rsa', fingerprint: 'CD34' }]);
+  assert.deepEqual(o.keyPairs, [{ path: '$HOME/azureuser/.ssh/id_rsa', fingerprint: 'CD34CD34CD34CD34CD34CD34CD34CD34CD34CD34' }]);
 });
 
 test('other prefix styles: oe:/wa: everywhere, custom prefixes, default namespace only where declared', () => {
@@ -113,4 +113,18 @@ test('redactOvf replaces every UserPassword (any prefix, CDATA, multi-line) and 
   assert.equal(o.userPassword, '*');
   assert.equal(o.hostName, 'vm-01');
   assert.throws(() => redactOvf('<a><b></a>'), XmlError);
+});
+
+test('Fingerprint: a path in a key without Value or in a key pair is refused; with a Value it is dropped (issue 10)', () => {
+  for (const bad of ['../../../../etc/cron.d/evil', 'AB12', '/etc/shadow', 'EB0C0AB4B2D5FC35F2F0658D19F44C8283E2DD6/', '']) {
+    if (!bad) continue;
+    const pk = `<PublicKeys><PublicKey><Fingerprint>${bad}</Fingerprint><Path>/home/azureuser/.ssh/authorized_keys</Path></PublicKey></PublicKeys>`;
+    assert.throws(() => parseOvf(azureStyle({ keys: pk })), /Invalid Fingerprint/, bad);
+    const kp = `<KeyPairs><KeyPair><Fingerprint>${bad}</Fingerprint><Path>$HOME/azureuser/.ssh/id_rsa</Path></KeyPair></KeyPairs>`;
+    assert.throws(() => parseOvf(azureStyle({ keys: kp })), /Invalid Fingerprint/, bad);
+  }
+  const withValue = `<PublicKeys><PublicKey><Fingerprint>../x</Fingerprint><Path>/home/azureuser/.ssh/authorized_keys</Path><Value>ssh-ed25519 AAAA</Value></PublicKey></PublicKeys>`;
+  assert.equal(parseOvf(azureStyle({ keys: withValue })).publicKeys[0].fingerprint, undefined);
+  const good = `<KeyPairs><KeyPair><Fingerprint>EB0C0AB4B2D5FC35F2F0658D19F44C8283E2DD62</Fingerprint><Path>$HOME/azureuser/.ssh/id_rsa</Path></KeyPair></KeyPairs>`;
+  assert.equal(parseOvf(azureStyle({ keys: good })).keyPairs[0].fingerprint, 'EB0C0AB4B2D5FC35F2F0658D19F44C8283E2DD62');
 });
