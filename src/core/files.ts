@@ -17,8 +17,27 @@ export interface WriteOptions {
 }
 
 /** Writes `data` to `file` atomically: readers see the old or the new content, never a mix or a partial file. Temp
- *  files of `file` that a writer killed mid-way left behind are removed first. */
+ *  files of `file` that a writer killed mid-way left behind are removed first. Errors name `file` and keep their
+ *  `code` (ENOSPC, EROFS, ...); a short write (a file system filling up mid-way) is completed or fails, never
+ *  committed truncated. */
 export function writeFileAtomic(file: string, data: string | Buffer, opts: WriteOptions): void {
+  try {
+    writeAtomic(file, data, opts);
+  } catch (e) {
+    throw withPath(e, `Cannot write ${file}`);
+  }
+}
+
+/** `e` as an Error whose message starts with `what` (once), keeping its code and the original as `cause`. */
+function withPath(e: unknown, what: string): Error {
+  const err = e as NodeJS.ErrnoException;
+  if (typeof err?.message === 'string' && err.message.startsWith(what)) return err;
+  const out: NodeJS.ErrnoException = new Error(`${what}: ${err?.message ?? String(e)}`, { cause: e });
+  if (err?.code) out.code = err.code;
+  return out;
+}
+
+function writeAtomic(file: string, data: string | Buffer, opts: WriteOptions): void {
   const dir = path.dirname(file);
   let mode = opts.mode; let uid = opts.uid; let gid = opts.gid;
   if (opts.preserveExisting) {
@@ -31,7 +50,13 @@ export function writeFileAtomic(file: string, data: string | Buffer, opts: Write
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
   try {
-    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    // write(2) may write less than asked (a file system filling up): go on until all is written or it fails.
+    for (let off = 0; off < buf.length;) {
+      const n = fs.writeSync(fd, buf, off, buf.length - off);
+      if (n <= 0) throw Object.assign(new Error(`short write (${off} of ${buf.length} bytes)`), { code: 'EIO' });
+      off += n;
+    }
     if (uid !== undefined || gid !== undefined) fs.fchownSync(fd, uid ?? -1, gid ?? -1);
     fs.fchmodSync(fd, mode);
     fs.fsyncSync(fd);

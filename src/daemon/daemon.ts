@@ -33,6 +33,8 @@ export interface DaemonOptions {
   startLink?: (ctx: AgentContext, opts?: FabricLinkOptions) => FabricLinkHandle;
   /** How often to look whether a one-shot command still holds the PID file (default 1 s). */
   pidPollMs?: number;
+  /** First wait before provisioning is tried again after a storage failure (default 15 s; doubles up to 5 min). */
+  provisionRetryMs?: number;
 }
 
 /** Resolves after `ms`, or at once when `signal` aborts. */
@@ -138,7 +140,16 @@ async function startUp(ctx: AgentContext, opts: DaemonOptions): Promise<{ link: 
   const duties = { abort, handle };
   if (state === 'provision') {
     try {
-      const r = await untilStopped(runProvisioning(ctx, link, undefined, opts.signal), opts.signal, opts.stopGraceMs ?? 5000);
+      let r = await untilStopped(runProvisioning(ctx, link, undefined, opts.signal), opts.signal, opts.stopGraceMs ?? 5000);
+      provisionedDone();
+      // A full or read-only file system clears without a new goal state: try again with backoff (§3.18 FIX; the
+      // daemon stays up and SIGTERM is honoured while it waits). Other failures wait for the next start, as REF.
+      for (let delay = opts.provisionRetryMs ?? 15_000; r !== 'stopped' && r.kind === 'provisioned' && !r.outcome.success && r.outcome.retryable; delay = Math.min(delay * 2, 300_000)) {
+        log.info(`Provisioning failed on storage that may recover: trying again in ${Math.round(delay / 1000)} s`);
+        await sleepUnlessAborted(delay, opts.signal);
+        if (opts.signal.aborted) { r = 'stopped'; break; }
+        r = await untilStopped(runProvisioning(ctx, link, undefined, opts.signal), opts.signal, opts.stopGraceMs ?? 5000);
+      }
       if (r === 'stopped') log.info('Provisioning interrupted by the stop request: it resumes at the next start');
       else if (r.kind === 'provisioned' && r.outcome.success) opts.onProvisioned?.();
     } catch (e) {

@@ -15,6 +15,7 @@ import { acquireOvf, readOvfFile } from '../provision/dvd';
 import { parseOvf } from '../provision/ovf';
 import { cleanupChangedInstance } from '../deprovision/instance-change';
 import { getPublicKeys } from '../fabric/imds';
+import { diagnoseStorage, withStorageHint } from '../provision/storage';
 
 export type HandlerResult =
   | { kind: 'already-provisioned' }
@@ -62,9 +63,10 @@ export async function runProvisioning(ctx: AgentContext, link: FabricLink, ovfPa
     const outcome = await provision(ctx, { ovf, fabric: link, getImdsPublicKeys: getPublicKeys, onMarkerWritten: () => acquired.eject(), signal });
     return { kind: 'provisioned', mode, outcome };
   } catch (e) {
-    const msg = ctx.log.redact(`Failed to provision: ${errorText(e)}`);
+    const storage = diagnoseStorage(ctx, e);
+    const msg = ctx.log.redact(withStorageHint(`Failed to provision: ${errorText(e)}`, storage));
     ctx.log.error(`Provisioning failed: ${msg}`);
     link.reportHealth({ state: 'NotReady', subStatus: 'ProvisioningFailed', description: msg });
-    return { kind: 'provisioned', mode, outcome: { success: false, error: msg, agentDisabled: false } };
+    return { kind: 'provisioned', mode, outcome: { success: false, error: msg, agentDisabled: false, retryable: storage.retryable } };
   }
 }

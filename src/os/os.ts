@@ -28,12 +28,41 @@ export class HostFs {
   lstat(abs: string): fs.Stats | undefined { try { return fs.lstatSync(this.p(abs)); } catch { return undefined; } }
   chmod(abs: string, mode: number): void { fs.chmodSync(this.p(abs), mode); }
   chown(abs: string, uid: number, gid: number): void { fs.chownSync(this.p(abs), uid, gid); }
+
+  /**
+   * Why files cannot be created under `abs` (its nearest existing directory), or undefined: the file system is
+   * read-only, full (less than 64 KiB free to root) or out of inodes. Never throws.
+   */
+  storageProblem(abs: string): string | undefined {
+    let dir = abs;
+    while (dir !== '/' && !this.exists(dir)) dir = path.posix.dirname(dir);
+    const real = this.p(dir);
+    try { fs.accessSync(real, fs.constants.W_OK); } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EROFS') return `${dir} is on a read-only file system`;
+    }
+    try {
+      const st = fs.statfsSync(real);
+      const free = st.bfree * st.bsize;
+      if (free < 64 * 1024) return `no space left on the file system of ${dir} (${free} bytes free)`;
+      if (st.files > 0 && st.ffree === 0) return `no free inodes on the file system of ${dir}`;
+    } catch { /* no answer: no diagnosis */ }
+    return undefined;
+  }
 }
 
 export class OsBase {
   readonly fs: HostFs;
-  constructor(readonly distro: DistroInfo, readonly root: SysRoot, readonly run: Runner) {
+  /** The runner every command goes through; a program that is not installed is said so in `spawnError`. */
+  readonly run: Runner;
+  constructor(readonly distro: DistroInfo, readonly root: SysRoot, run: Runner) {
     this.fs = new HostFs(root);
+    this.run = async (argv, opts) => {
+      const r = await run(argv, opts);
+      if (r.spawnError && /\bENOENT\b/.test(r.spawnError) && !/is not installed/.test(r.spawnError)) {
+        return { ...r, spawnError: `${argv[0]} is not installed (${r.spawnError})` };
+      }
+      return r;
+    };
   }
 
   /** Runs a command, throwing CommandError on a non-zero exit. */

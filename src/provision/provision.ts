@@ -19,6 +19,7 @@ import { applyRootPasswordLock } from './steps/root-password';
 import { applyHostKeys } from './steps/host-keys';
 import { writeMarker } from './marker';
 import { execStats } from '../core/exec';
+import { diagnoseStorage, withStorageHint } from './storage';
 
 export interface ProvisionOutcome {
   success: boolean;
@@ -28,6 +29,8 @@ export interface ProvisionOutcome {
   thumbprint?: string;
   /** ProvisionGuestAgent was false: `<Lib.Dir>/disable_agent` was written. */
   agentDisabled: boolean;
+  /** The failure came from a full or read-only file system (storage.ts): worth another attempt later. */
+  retryable?: boolean;
 }
 
 export interface ProvisionInput {
@@ -125,10 +128,11 @@ export async function provision(ctx: AgentContext, input: ProvisionInput): Promi
       ctx.log.info('Provisioning stopped before its next step (stop request); the marker is not written');
       return { success: false, error: 'interrupted', agentDisabled: false };
     }
-    const msg = ctx.log.redact(`Failed to provision: ${(e as Error)?.message ?? String(e)}`);
+    const storage = diagnoseStorage(ctx, e);
+    const msg = ctx.log.redact(withStorageHint(`Failed to provision: ${(e as Error)?.message ?? String(e)}`, storage));
     ctx.log.error(`Provisioning failed: ${msg}`);
     fabric.reportHealth({ state: 'NotReady', subStatus: 'ProvisioningFailed', description: msg });
-    return { success: false, error: msg, agentDisabled: false };
+    return { success: false, error: msg, agentDisabled: false, retryable: storage.retryable };
   }
   if (input.onMarkerWritten) {
     try { await input.onMarkerWritten(); } catch (e) { ctx.log.warn(`Ejecting the provisioning DVD failed: ${(e as Error).message}`); }
