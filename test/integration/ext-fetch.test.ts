@@ -269,3 +269,22 @@ test('the ExtensionsConfig changes between incarnations (extensionsByIncarnation
 function hasOpenssl(): boolean {
   try { execFileSync('openssl', ['version'], { stdio: 'ignore' }); return true; } catch { return false; }
 }
+
+test('disk full for real (1 MiB tmpfs in a private mount namespace): precheck and ENOSPC mid-write → 1001, loop stopped, nothing left',
+  { skip: (process.getuid?.() !== 0 || !hasUnshare()) && 'needs root and unshare' }, () => {
+    const child = path.join(__dirname, 'ext-diskfull-child.js');
+    const out = execFileSync('unshare', ['-m', '--propagation', 'private', process.execPath, child], { encoding: 'utf8', timeout: 120_000 });
+    const r = JSON.parse(out.trim().split('\n').pop()!);
+    assert.equal(r.precheck.code, 1001);
+    assert.match(r.precheck.message, /Not enough disk space for Test\.DiskFull-1\.0\.0 .* bytes free, \d+ needed/);
+    assert.equal(r.precheck.requests, 1);
+    assert.deepEqual(r.precheck.left, []);
+    assert.equal(r.enospc.code, 1001);
+    assert.match(r.enospc.message, /Not enough disk space .*ENOSPC while writing/);
+    assert.equal(r.enospc.requests, 1, 'ENOSPC stops the URI/channel loop at once');
+    assert.deepEqual(r.enospc.left, [], 'the partial file is deleted');
+  });
+
+function hasUnshare(): boolean {
+  try { execFileSync('unshare', ['--version'], { stdio: 'ignore' }); return true; } catch { return false; }
+}
