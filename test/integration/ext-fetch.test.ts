@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createHash } from 'node:crypto';
 import { startSimulator, type Simulator } from '../fabric/simulator';
 import { defaultScenario, type Scenario, type ExtensionSpec } from '../fabric/scenario';
@@ -30,7 +32,7 @@ afterEach(async () => {
   while (open.length) await open.pop()!.sim.close();
 });
 
-async function bed(mod?: (s: Scenario) => void): Promise<Bed> {
+async function bed(mod?: (s: Scenario) => void, proxyPort?: number): Promise<Bed> {
   const sc = defaultScenario();
   sc.extensions = [{ name: NAME, version: '1.0.0', state: 'enabled', seqNo: 0, publicSettings: { fake: 'exit=0' } }];
   sc.extensionPackages = [fakeExtensionPackage(NAME, '1.0.0'), fakeExtensionPackage(NAME, '1.1.0')];
@@ -40,6 +42,7 @@ async function bed(mod?: (s: Scenario) => void): Promise<Bed> {
   const client = new WireClient({
     endpoint: { host: '127.0.0.1', port: sim.port }, hostFs: root.hostFs, libDir: LIB, transport,
     hostPluginPort: sim.hostPluginPort, clock: fastClock(), notReadyDelayMs: 5,
+    proxy: proxyPort ? { host: '127.0.0.1', port: proxyPort } : undefined,
   });
   const { goalState } = await client.updateGoalState(true);
   const plugin = goalState.extensionsConfig!.plugins[0];
@@ -288,3 +291,27 @@ test('disk full for real (1 MiB tmpfs in a private mount namespace): precheck an
 function hasUnshare(): boolean {
   try { execFileSync('unshare', ['--version'], { stdio: 'ignore' }); return true; } catch { return false; }
 }
+
+test('proxy: direct manifest/package downloads go through the configured proxy; the host plugin never does', async () => {
+  const seen: string[] = [];
+  const proxy = http.createServer((req, res) => {
+    seen.push(`${req.method} ${req.url}`);
+    const up = http.get(req.url!, { headers: { ...req.headers, host: new URL(req.url!).host } }, (r) => { res.writeHead(r.statusCode ?? 502, r.headers); r.pipe(res); });
+    up.on('error', () => res.writeHead(502).end());
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+  const saved = { no_proxy: process.env.no_proxy, NO_PROXY: process.env.NO_PROXY };
+  delete process.env.no_proxy; delete process.env.NO_PROXY;
+  try {
+    const b = await bed((s) => { s.faults = [{ kind: 'extPackage', status: 404 }]; }, (proxy.address() as AddressInfo).port);
+    assert.equal((await install(b)).source, 'hostplugin');
+    assert.ok(seen.some((l) => /^GET http:\/\/127\.0\.0\.1:\d+\/storage\/manifests\//.test(l)), 'manifest via the proxy (absolute URL)');
+    assert.ok(seen.some((l) => /\/storage\/packages\//.test(l)), 'package via the proxy');
+    assert.ok(!seen.some((l) => /extensionArtifact|machine|goalstate/.test(l)), `no wire server / host plugin request through the proxy: ${seen.join(', ')}`);
+    assert.equal(b.sim.requests.filter((r) => r.kind === 'hgArtifact').length, 1);
+  } finally {
+    for (const [k, v] of Object.entries(saved)) if (v !== undefined) process.env[k] = v;
+    proxy.closeAllConnections();
+    await new Promise<void>((r) => proxy.close(() => r()));
+  }
+});
