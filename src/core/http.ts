@@ -138,9 +138,7 @@ function connectTunnel(proxy: ProxyTarget, target: URL, timeoutMs: number): Prom
     req.on('connect', (res, socket) => {
       if (res.statusCode !== 200) {
         socket.destroy();
-        reject(new HttpIoError(res.statusCode === 407
-          ? `proxy ${describeProxy(proxy)} requires authentication (HTTP 407)${proxy.auth ? ': the credentials were refused' : ': none configured'}`
-          : `proxy ${describeProxy(proxy)} refused CONNECT: HTTP ${res.statusCode}`));
+        reject(res.statusCode === 407 ? proxyAuthError(proxy) : new HttpIoError(`proxy ${describeProxy(proxy)} refused CONNECT: HTTP ${res.statusCode}`));
         return;
       }
       // The handshake gets the same idle bound as everything else, and a tunnel the proxy closes before it
@@ -163,6 +161,13 @@ interface Prepared {
   options: http.RequestOptions;
   body: Buffer | undefined;
   timeoutMs: number;
+  /** The proxy this request goes through (plain HTTP through it, or https through its CONNECT tunnel). */
+  proxy?: ProxyTarget;
+}
+
+/** A proxy that answered 407 (D30): a clear, retryable error that names the proxy and never the credentials. */
+function proxyAuthError(proxy: ProxyTarget): HttpIoError {
+  return new HttpIoError(`proxy ${describeProxy(proxy)} requires authentication (HTTP 407)${proxy.auth ? ': the credentials were refused' : ': none configured'}`, 'EPROXYAUTH');
 }
 
 /** Builds the request options: headers, proxy (storage traffic only), CONNECT tunnel for https through a proxy. */
@@ -190,7 +195,7 @@ async function prepare(req: HttpRequest, proxyConf?: ProxyConfig): Promise<Prepa
   options.method = req.method ?? 'GET';
   options.agent = false;
   if (req.signal) options.signal = req.signal;
-  return { url, mod, options, body, timeoutMs };
+  return { url, mod, options, body, timeoutMs, proxy };
 }
 
 /**
@@ -198,7 +203,7 @@ async function prepare(req: HttpRequest, proxyConf?: ProxyConfig): Promise<Prepa
  * `HttpIoError` on transport failures and idle timeouts, or an `AbortError` when `signal` fires.
  */
 export async function httpRequest(req: HttpRequest, proxyConf?: ProxyConfig): Promise<HttpResponse> {
-  const { url, mod, options, body, timeoutMs } = await prepare(req, proxyConf);
+  const { url, mod, options, body, timeoutMs, proxy } = await prepare(req, proxyConf);
   const maxBody = req.maxBodyBytes ?? 64 * 1024 * 1024;
 
   return new Promise<HttpResponse>((resolveP, rejectP) => {
@@ -217,10 +222,7 @@ export async function httpRequest(req: HttpRequest, proxyConf?: ProxyConfig): Pr
         chunks.push(c);
       });
       res.on('end', () => {
-        if (proxy && res.statusCode === 407) {
-          reject(new HttpIoError(`proxy ${describeProxy(proxy)} requires authentication (HTTP 407)${proxy.auth ? ': the credentials were refused' : ': none configured'}`, 'EPROXYAUTH'));
-          return;
-        }
+        if (proxy && res.statusCode === 407) { reject(proxyAuthError(proxy)); return; }
         resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
       });
       res.on('error', (e) => reject(e instanceof HttpIoError ? e : new HttpIoError(`reading ${url.host}: ${e.message}`, (e as NodeJS.ErrnoException).code)));
@@ -249,7 +251,7 @@ export interface DownloadSink {
  * `maxBodyBytes` (EFBIG) or shorter than its Content-Length (`truncated download`, EPIPE); a sink error is rethrown as is.
  */
 export async function httpDownload(req: HttpRequest, sink: DownloadSink, proxyConf?: ProxyConfig): Promise<HttpResponse & { bytes: number }> {
-  const { url, mod, options, timeoutMs } = await prepare({ ...req, method: req.method ?? 'GET', body: undefined }, proxyConf);
+  const { url, mod, options, timeoutMs, proxy } = await prepare({ ...req, method: req.method ?? 'GET', body: undefined }, proxyConf);
   const maxBody = req.maxBodyBytes ?? 64 * 1024 * 1024;
   return new Promise((resolveP, rejectP) => {
     let settled = false;
@@ -276,6 +278,7 @@ export async function httpDownload(req: HttpRequest, sink: DownloadSink, proxyCo
       });
       res.on('end', () => {
         void chain.then(() => {
+          if (!ok && proxy && status === 407) { reject(proxyAuthError(proxy)); return; }
           if (!ok) { resolve({ status, headers: res.headers, body: Buffer.concat(chunks), bytes: size }); return; }
           const cl = res.headers['content-length'];
           if (cl !== undefined && /^\d+$/.test(cl) && Number(cl) !== size) {
