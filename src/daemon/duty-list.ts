@@ -13,6 +13,8 @@ interface DutyEntry {
 }
 
 const ENTRIES: DutyEntry[] = [
+  { name: 'kernel', wanted: (c) => c.os.resourceDiskFlavor() !== 'openbsd',
+    load: async () => (await import('./kernel/duty')).kernelDuty() },
   { name: 'resource disk', wanted: (c) => c.conf.bool('ResourceDisk.Format'),
     load: async () => (await import('./resource-disk/duty')).resourceDiskDuty },
   { name: 'firewall', wanted: (c) => c.conf.bool('OS.EnableFirewall'),
