@@ -25,6 +25,8 @@ const ENTRIES: DutyEntry[] = [
     load: async () => (await import('./network/route-monitor')).persistentNetRulesDuty() },
   { name: 'host-name monitor', wanted: (c) => c.conf.bool('Provisioning.MonitorHostName'),
     load: async () => (await import('./network/hostname-monitor')).hostnameMonitorDuty() },
+  { name: 'JIT users', wanted: () => true,
+    load: async () => (await import('./jit-users/duty')).jitUsersDuty() },
   { name: 'LB probe responder', wanted: (c) => c.conf.bool('LBProbeResponder'),
     load: async () => (await import('./network/lb-probe')).lbProbeDuty() },
 ];
