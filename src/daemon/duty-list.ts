@@ -27,6 +27,8 @@ const ENTRIES: DutyEntry[] = [
     load: async () => (await import('./network/hostname-monitor')).hostnameMonitorDuty() },
   { name: 'JIT users', wanted: () => true,
     load: async () => (await import('./jit-users/duty')).jitUsersDuty() },
+  { name: 'RDMA', wanted: (c) => c.conf.bool('OS.EnableRDMA') || c.conf.bool('OS.UpdateRdmaDriver') || c.conf.bool('OS.CheckRdmaDriver'),
+    load: async () => (await import('./rdma/duty')).rdmaDuty() },
   { name: 'LB probe responder', wanted: (c) => c.conf.bool('LBProbeResponder'),
     load: async () => (await import('./network/lb-probe')).lbProbeDuty() },
 ];
