@@ -94,6 +94,8 @@ test('reconcile: new users created (comment, expiry + 1 day, hash of the passwor
       { name: 'jitOld', encryptedPassword: enc('old'), expiration: PAST },
       { name: 'azureuser', encryptedPassword: enc('hijack'), expiration: FUTURE },
       { name: '-rf', encryptedPassword: enc('x'), expiration: FUTURE },
+      { name: '..', encryptedPassword: enc('x'), expiration: FUTURE },
+      { name: 'a/../../etc', encryptedPassword: enc('x'), expiration: FUTURE },
       { name: 'jitBad', encryptedPassword: enc('x', makeTenantCertificate({ cn: 'other' }).certPem), expiration: FUTURE },
     ]);
     fs.appendFileSync(bed.p('/etc/passwd'), `azureuser:x:${TEST_UID}:${TEST_GID}::/home/azureuser:/bin/bash\n`);
@@ -127,6 +129,16 @@ test('reconcile: new users created (comment, expiry + 1 day, hash of the passwor
     assert.equal(passwdOf(bed, 'jitC'), undefined);
     assert.ok(passwdOf(bed, 'azureuser'), 'an account the agent did not create is never removed');
     assert.deepEqual(bed.run.calls.filter((c) => c.argv[0] === 'userdel').map((c) => c.argv.at(-1)), ['jitA', 'jitB', 'jitC']);
+  } finally { bed.cleanup(); }
+});
+
+test('FreeBSD: pw useradd gets the expiry as dd-mm-yyyy and the JIT comment', async () => {
+  const bed = makeBed({}, (argv) => (argv[0] === 'pw' && argv[1] === 'useradd' ? { code: 1, stderr: 'stop here' } : undefined), { id: 'freebsd', version: '14.1' });
+  try {
+    bed.ctx.os.fs.write(`/var/lib/waagent/${TRANSPORT_KEY_FILE}`, pair.keyPem, { mode: 0o600 });
+    bed.ctx.os.fs.write(`/var/lib/waagent/${TRANSPORT_CERT_FILE}`, pair.certPem, { mode: 0o600 });
+    await reconcileJitUsers(bed.ctx, remoteAccessXml(1, [{ name: 'jitF', encryptedPassword: enc('f'), expiration: 'Tue, 01 Jul 2098 00:00:00 GMT' }]), undefined);
+    assert.deepEqual(bed.run.calls.map((c) => c.argv.join(' ')), [`pw useradd jitF -m -e 02-07-2098 -c ${JIT_COMMENT}`]);
   } finally { bed.cleanup(); }
 });
 

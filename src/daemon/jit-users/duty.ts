@@ -91,7 +91,7 @@ export async function reconcileJitUsers(ctx: AgentContext, xml: string | undefin
   for (const u of doc.users) {
     listed.add(u.name);
     try {
-      if (!NAME_RE.test(u.name)) throw new Error('not a valid user name');
+      if (!NAME_RE.test(u.name) || u.name === '.' || u.name === '..') throw new Error('not a valid user name');
       if (!u.expiration) throw new Error(`cannot parse the expiration ${JSON.stringify(u.expirationText.slice(0, 64))}`);
       const isJit = existing.has(u.name);
       if (!isJit && ctx.os.userExists(u.name)) throw new Error('an account of that name exists and is not a JIT account: left alone');
