@@ -302,6 +302,17 @@ export class WireClient {
     return { certs: [], ok: false };
   }
 
+  /**
+   * `GET` the goal state's RemoteAccessInfo URL (fabric-protocol.md §2.6) with the encrypted-request headers (the
+   * passwords inside are encrypted to the transport certificate); returns the document text. Throws on failure.
+   */
+  async fetchRemoteAccess(url: string): Promise<string> {
+    const res = await this.call('RemoteAccessInfo', 'GET', url, this.wireHeaders({
+      'x-ms-cipher-name': 'AES128_CBC', 'x-ms-guest-agent-public-x509-cert': this.o.transport.certHeader,
+    }));
+    return bodyText(res);
+  }
+
   private requireIds(): GoalStateIds {
     if (!this.held) throw new ProtocolError('no goal state held yet');
     return this.held.ids;

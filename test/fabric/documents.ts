@@ -34,7 +34,7 @@ export function versionsXml(): string {
 
 /** The path part (with query) of a configuration sub-document for this incarnation. */
 export function configPath(sc: Scenario, incarnation: number, type: string): string {
-  const q = type === 'certificates' ? `comp=certificates&incarnation=${incarnation}` : `comp=config&type=${type}&incarnation=${incarnation}`;
+  const q = type === 'certificates' || type === 'remoteaccess' ? `comp=${type}&incarnation=${incarnation}` : `comp=config&type=${type}&incarnation=${incarnation}`;
   return `/machine/${sc.ids.containerId}/${encodeURIComponent(sc.ids.deploymentName)}.${encodeURIComponent(sc.ids.instanceName)}?${q}`;
 }
 
@@ -54,6 +54,7 @@ export function goalStateXml(sc: Scenario, incarnation: number, base: string): s
     '  </Machine>',
     '  <Container>',
     `    <ContainerId>${escText(sc.ids.containerId)}</ContainerId>`,
+    ...(sc.remoteAccess ? [`    <RemoteAccessInfo>${url('remoteaccess')}</RemoteAccessInfo>`] : []),
     '    <RoleInstanceList>',
     '      <RoleInstance>',
     `        <InstanceId>${escText(sc.ids.instanceId)}</InstanceId>`,
@@ -256,5 +257,17 @@ export function extensionsConfigXml(sc: Scenario, incarnation: number, blobUrl: 
   if (sc.artifactsProfile !== undefined) L.push(`<InVMArtifactsProfileBlob>${escText(base + ARTIFACTS_PROFILE_PATH + '?sv=2018-03-28&sr=b&sp=r&sig=SIMULATED')}</InVMArtifactsProfileBlob>`);
   L.push(`<InVMGoalStateMetaData inSvdSeqNo="${incarnation}" createdOnTicks="${BigInt(Date.now()) * 10000n + 621355968000000000n}" activityId="00000000-0000-0000-0000-000000000000" correlationId="00000000-0000-0000-0000-000000000000" />`);
   L.push('</Extensions>', '');
+  return L.join('\n');
+}
+
+/** The RemoteAccess document (fabric-protocol.md §2.6) with the passwords already encrypted (base64 CMS). */
+export function remoteAccessXml(incarnation: number, users: { name: string; encryptedPassword: string; expiration: string }[]): string {
+  const L = ['<?xml version="1.0" encoding="utf-8"?>', '<RemoteAccess>', '  <Version>1</Version>', `  <Incarnation>${incarnation}</Incarnation>`, '  <Users>'];
+  for (const u of users) {
+    L.push('    <User>', `      <Name>${escText(u.name)}</Name>`, `      <Password>${u.encryptedPassword}</Password>`,
+      `      <Expiration>${escText(u.expiration)}</Expiration>`, '      <Groups>', '        <GroupName>Administrators</GroupName>',
+      '      </Groups>', '    </User>');
+  }
+  L.push('  </Users>', '</RemoteAccess>', '');
   return L.join('\n');
 }

@@ -9,7 +9,7 @@ import { makeTenantCertificate } from './certgen';
 /** The kinds of request the simulator tells apart (used for counting, faults and incarnation triggers). */
 export type RequestKind =
   | 'versions' | 'goalstate' | 'hostingEnvironmentConfig' | 'sharedConfig' | 'extensionsConfig' | 'fullConfig'
-  | 'certificates' | 'health' | 'roleProperties' | 'telemetry' | 'healthService'
+  | 'certificates' | 'remoteAccess' | 'health' | 'roleProperties' | 'telemetry' | 'healthService'
   | 'hgVersions' | 'hgHealth' | 'hgStatus' | 'hgVmSettings' | 'hgArtifact'
   | 'blob' | 'extManifest' | 'extPackage' | 'artifactsProfile' | 'imds' | 'unknown';
 
@@ -107,6 +107,15 @@ export interface IncarnationTrigger {
   count: number;
 }
 
+/** One JIT user of the RemoteAccess document. */
+export interface RemoteAccessUserSpec {
+  name: string;
+  /** Clear text; the simulator encrypts it per request. */
+  password: string;
+  /** The Expiration text as the fabric sends it (`Tue, 01 Jul 2025 00:00:00 GMT`). */
+  expiration: string;
+}
+
 export interface PublicKeySpec {
   path: string;
   /** The OpenSSH line (given by value). */
@@ -137,6 +146,9 @@ export interface Scenario {
   extensions: ExtensionSpec[];
   /** Whether the goal state lists an ExtensionsConfig URL at all. */
   withExtensionsConfig: boolean;
+  /** JIT users (fabric-protocol.md §2.6): when present, the goal state carries a RemoteAccessInfo URL and the
+   *  simulator serves them, each password encrypted (UTF-16LE) to the transport certificate of the request. */
+  remoteAccess?: { users: RemoteAccessUserSpec[] };
   /** Machine/LBProbePorts/Port values of the goal state (absent: [16001]; empty: no element). */
   lbProbePorts?: number[];
   statusBlobType: 'BlockBlob' | 'PageBlob';

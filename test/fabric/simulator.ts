@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import type { ExtensionPackageSpec, Fault, RequestKind, Scenario } from './scenario';
 import {
-  configPath, extensionsConfigXml, goalStateXml, hostingEnvironmentXml, sharedConfigXml, versionsXml, manifestXml,
+  configPath, extensionsConfigXml, goalStateXml, hostingEnvironmentXml, remoteAccessXml, sharedConfigXml, versionsXml, manifestXml,
   storagePackagePath, ARTIFACTS_PROFILE_PATH,
 } from './documents';
 import { checkHealthReport, checkRoleProperties, type Expected, type ParsedHealth, type ParsedRoleProperties } from './reports';
@@ -132,6 +132,7 @@ function wireKind(method: string, u: URL): RequestKind {
   }
   if (p.startsWith('/machine/') && method === 'GET') {
     if (comp === 'certificates') return 'certificates';
+    if (comp === 'remoteaccess') return 'remoteAccess';
     if (comp === 'config') {
       const t = u.searchParams.get('type');
       if (t === 'hostingEnvironmentConfig' || t === 'sharedConfig' || t === 'extensionsConfig' || t === 'fullConfig') return t;
@@ -270,6 +271,19 @@ export async function startSimulator(scenario: Scenario, opts: SimulatorOptions 
 
   type Answer = { status: number; body?: string | Buffer; headers?: Record<string, string> };
 
+  /** The transport certificate of a request's x-ms-guest-agent-public-x509-cert header (PEM), or undefined after
+   *  recording the failure. */
+  function transportCert(rec: Recorded, certB64: string | string[] | undefined): string | undefined {
+    if (typeof certB64 !== 'string' || !certB64) { fail(rec, `${rec.kind} request without x-ms-guest-agent-public-x509-cert`); return undefined; }
+    try {
+      if (/\s/.test(certB64)) throw new Error('certificate header must be one line of base64');
+      return new X509Certificate(Buffer.from(certB64, 'base64')).toString();
+    } catch (e) {
+      fail(rec, `bad transport certificate: ${(e as Error).message}`);
+      return undefined;
+    }
+  }
+
   async function handleWire(kind: RequestKind, req: http.IncomingMessage, u: URL, body: Buffer, rec: Recorded, fault?: Fault): Promise<Answer> {
     const xml = (s: string): Answer => ({ status: 200, body: s, headers: { 'Content-Type': 'text/xml; charset=utf-8' } });
     if (u.pathname.startsWith('/machine') && kind !== 'unknown' && req.headers['x-ms-version'] !== '2012-11-30') {
@@ -286,6 +300,19 @@ export async function startSimulator(scenario: Scenario, opts: SimulatorOptions 
       case 'extensionsConfig':
         if (!sc.withExtensionsConfig) return { status: 404 };
         return xml(extensionsConfigXml(sc, inc, blobUrl(), { base, encrypt }));
+      case 'remoteAccess': {
+        if (!sc.remoteAccess) return { status: 404, body: 'no remote access in this scenario' };
+        const pem = transportCert(rec, req.headers['x-ms-guest-agent-public-x509-cert']);
+        if (!pem) return { status: 400, body: 'x-ms-guest-agent-public-x509-cert required' };
+        if (req.headers['x-ms-cipher-name'] !== 'AES128_CBC') {
+          fail(rec, `remote access request with cipher '${req.headers['x-ms-cipher-name'] ?? ''}'`);
+          return { status: 400, body: 'x-ms-cipher-name must be AES128_CBC' };
+        }
+        return xml(remoteAccessXml(inc, sc.remoteAccess.users.map((u) => ({
+          name: u.name, expiration: u.expiration,
+          encryptedPassword: envelopePkcs7(Buffer.from(u.password, 'utf16le'), pem, 'AES128_CBC').toString('base64'),
+        }))));
+      }
       case 'certificates': {
         const certB64 = req.headers['x-ms-guest-agent-public-x509-cert'];
         const cipher = req.headers['x-ms-cipher-name'];
