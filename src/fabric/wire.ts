@@ -101,6 +101,8 @@ export class WireClient {
   /** The host file system (root prefix) and the agent path of Lib.Dir, for artifact downloads (src/fabric/artifacts). */
   get hostFs(): HostFs { return this.o.hostFs; }
   get libDir(): string { return this.o.libDir; }
+  /** The transport pair of this client (in memory only; JIT passwords are encrypted to it). */
+  get transport(): TransportPair { return this.o.transport; }
   /** Proxy settings for storage traffic (direct artifact downloads; never the host plugin). */
   get proxy(): ProxyConfig | undefined { return this.o.proxy; }
   /** The clock and abort signal retries use. */

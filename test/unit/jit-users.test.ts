@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { parseRemoteAccess, parseExpiration, decodeUtf16, decryptPassword } from '../../src/fabric/remote-access';
 import { reconcileJitUsers, jitUsersDuty, accountExpiry, JIT_COMMENT } from '../../src/daemon/jit-users/duty';
-import { generateTransportPair, TRANSPORT_CERT_FILE, TRANSPORT_KEY_FILE } from '../../src/crypto/transport';
+import { generateTransportPair } from '../../src/crypto/transport';
 import { cryptPassword } from '../../src/crypto/password-crypt';
 import { envelopePkcs7, makeTenantCertificate } from '../fabric/certgen';
 import { remoteAccessXml } from '../fabric/documents';
@@ -79,8 +79,6 @@ function jitBed(): TestBed {
     if (argv[0] === 'visudo') return { code: 0 };
     return undefined;
   });
-  bed.ctx.os.fs.write(`/var/lib/waagent/${TRANSPORT_KEY_FILE}`, pair.keyPem, { mode: 0o600 });
-  bed.ctx.os.fs.write(`/var/lib/waagent/${TRANSPORT_CERT_FILE}`, pair.certPem, { mode: 0o600 });
   return bed;
 }
 const shadowOf = (bed: TestBed, u: string): string[] | undefined => bed.read('/etc/shadow').split('\n').find((l) => l.startsWith(`${u}:`))?.split(':');
@@ -99,7 +97,7 @@ test('reconcile: new users created (comment, expiry + 1 day, hash of the passwor
       { name: 'jitBad', encryptedPassword: enc('x', makeTenantCertificate({ cn: 'other' }).certPem), expiration: FUTURE },
     ]);
     fs.appendFileSync(bed.p('/etc/passwd'), `azureuser:x:${TEST_UID}:${TEST_GID}::/home/azureuser:/bin/bash\n`);
-    await reconcileJitUsers(bed.ctx, doc1, undefined);
+    await reconcileJitUsers(bed.ctx, doc1, undefined, pair);
     const useradds = bed.run.calls.filter((c) => c.argv[0] === 'useradd').map((c) => c.argv.join(' '));
     assert.deepEqual(useradds, [`useradd -m -e 2100-01-02 -c ${JIT_COMMENT} jitA`], 'expired, foreign, invalid and undecryptable users are not created');
     assert.equal(passwdOf(bed, 'jitA')?.[4], JIT_COMMENT);
@@ -111,21 +109,21 @@ test('reconcile: new users created (comment, expiry + 1 day, hash of the passwor
 
     // the same document again: nothing happens
     const before = bed.run.calls.length;
-    await reconcileJitUsers(bed.ctx, doc1, undefined);
+    await reconcileJitUsers(bed.ctx, doc1, undefined, pair);
     assert.equal(bed.run.calls.filter((c) => c.argv[0] === 'useradd' || c.argv[0] === 'userdel').length, bed.run.calls.slice(0, before).filter((c) => c.argv[0] === 'useradd' || c.argv[0] === 'userdel').length);
 
     // jitA expires
-    await reconcileJitUsers(bed.ctx, remoteAccessXml(2, [{ name: 'jitA', encryptedPassword: enc('Pa55 A'), expiration: PAST }]), undefined);
+    await reconcileJitUsers(bed.ctx, remoteAccessXml(2, [{ name: 'jitA', encryptedPassword: enc('Pa55 A'), expiration: PAST }]), undefined, pair);
     assert.equal(passwdOf(bed, 'jitA'), undefined);
     assert.doesNotMatch(bed.read('/etc/sudoers.d/waagent'), /jitA/);
 
     // jitB created, then dropped from the document; no document at all removes what is left; azureuser stays
-    await reconcileJitUsers(bed.ctx, remoteAccessXml(3, [{ name: 'jitB', encryptedPassword: enc('b'), expiration: FUTURE }, { name: 'jitC', encryptedPassword: enc('c'), expiration: FUTURE }]), undefined);
+    await reconcileJitUsers(bed.ctx, remoteAccessXml(3, [{ name: 'jitB', encryptedPassword: enc('b'), expiration: FUTURE }, { name: 'jitC', encryptedPassword: enc('c'), expiration: FUTURE }]), undefined, pair);
     assert.ok(passwdOf(bed, 'jitB') && passwdOf(bed, 'jitC'));
-    await reconcileJitUsers(bed.ctx, remoteAccessXml(4, [{ name: 'jitC', encryptedPassword: enc('c'), expiration: FUTURE }]), undefined);
+    await reconcileJitUsers(bed.ctx, remoteAccessXml(4, [{ name: 'jitC', encryptedPassword: enc('c'), expiration: FUTURE }]), undefined, pair);
     assert.equal(passwdOf(bed, 'jitB'), undefined);
     assert.ok(passwdOf(bed, 'jitC'));
-    assert.equal(await reconcileJitUsers(bed.ctx, undefined, undefined), true);
+    assert.equal(await reconcileJitUsers(bed.ctx, undefined, undefined, pair), true);
     assert.equal(passwdOf(bed, 'jitC'), undefined);
     assert.ok(passwdOf(bed, 'azureuser'), 'an account the agent did not create is never removed');
     assert.deepEqual(bed.run.calls.filter((c) => c.argv[0] === 'userdel').map((c) => c.argv.at(-1)), ['jitA', 'jitB', 'jitC']);
@@ -135,9 +133,7 @@ test('reconcile: new users created (comment, expiry + 1 day, hash of the passwor
 test('FreeBSD: pw useradd gets the expiry as dd-mm-yyyy and the JIT comment', async () => {
   const bed = makeBed({}, (argv) => (argv[0] === 'pw' && argv[1] === 'useradd' ? { code: 1, stderr: 'stop here' } : undefined), { id: 'freebsd', version: '14.1' });
   try {
-    bed.ctx.os.fs.write(`/var/lib/waagent/${TRANSPORT_KEY_FILE}`, pair.keyPem, { mode: 0o600 });
-    bed.ctx.os.fs.write(`/var/lib/waagent/${TRANSPORT_CERT_FILE}`, pair.certPem, { mode: 0o600 });
-    await reconcileJitUsers(bed.ctx, remoteAccessXml(1, [{ name: 'jitF', encryptedPassword: enc('f'), expiration: 'Tue, 01 Jul 2098 00:00:00 GMT' }]), undefined);
+    await reconcileJitUsers(bed.ctx, remoteAccessXml(1, [{ name: 'jitF', encryptedPassword: enc('f'), expiration: 'Tue, 01 Jul 2098 00:00:00 GMT' }]), undefined, pair);
     assert.deepEqual(bed.run.calls.map((c) => c.argv.join(' ')), [`pw useradd jitF -m -e 02-07-2098 -c ${JIT_COMMENT}`]);
   } finally { bed.cleanup(); }
 });
@@ -149,7 +145,7 @@ test('a user whose password cannot be set is removed again (never half-created)'
     // chpasswd fails: the account made by useradd is deleted
     const failing = ((argv: string[], o?: object) => (argv[0] === 'chpasswd' ? Promise.resolve({ argv, code: 1, signal: null, stdout: '', stderr: 'chpasswd: PAM failure', timedOut: false }) : inner(argv, o))) as typeof inner;
     Object.assign(bed.ctx.os, { run: failing });
-    await reconcileJitUsers(bed.ctx, remoteAccessXml(1, [{ name: 'jitP', encryptedPassword: enc('p'), expiration: FUTURE }]), undefined);
+    await reconcileJitUsers(bed.ctx, remoteAccessXml(1, [{ name: 'jitP', encryptedPassword: enc('p'), expiration: FUTURE }]), undefined, pair);
     assert.equal(passwdOf(bed, 'jitP'), undefined);
     assert.deepEqual(inner.calls.filter((c) => ['useradd', 'userdel'].includes(c.argv[0])).map((c) => c.argv[0]), ['useradd', 'userdel']);
   } finally { bed.cleanup(); }
@@ -162,8 +158,7 @@ test('duty against the simulator: the user appears after provisioning, and goes 
   sc.remoteAccess = { users: [{ name: 'jituser', password: 'Jit P@ss wörd', expiration: FUTURE }] };
   const sim = await startSimulator(sc, { host: '127.0.0.1', port: 0 });
   bed.ctx.os.fs.write('/var/lib/waagent/WireServerEndpoint', `127.0.0.1:${sim.port}`, { mode: 0o600 });
-  // the link makes its own transport pair: drop the bed's so that only the link's can open the password
-  fs.rmSync(bed.p(`/var/lib/waagent/${TRANSPORT_KEY_FILE}`)); fs.rmSync(bed.p(`/var/lib/waagent/${TRANSPORT_CERT_FILE}`));
+  // the link makes its own transport pair, in memory only: the duty must use it
   const link = startFabricLink(bed.ctx, { hostPluginPort: sim.hostPluginPort, clock: fastClock(), connectRetryMs: 20, notReadyDelayMs: 5, dhcpProbe: false });
   const abort = new AbortController();
   let provisionedDone!: () => void;

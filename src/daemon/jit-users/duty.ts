@@ -12,7 +12,7 @@ import type { AgentContext } from '../../context';
 import type { GoalState } from '../../fabric/wire';
 import { errorText } from '../../core/log';
 import { parseRemoteAccess, decryptPassword, type RemoteAccessUser } from '../../fabric/remote-access';
-import { TRANSPORT_CERT_FILE, TRANSPORT_KEY_FILE } from '../../crypto/transport';
+import type { TransportPair } from '../../crypto/transport';
 import type { Recipient } from '../../crypto/pkcs7';
 import { applyPassword } from '../../provision/steps/password';
 import { applySudoers } from '../../provision/steps/sudoers';
@@ -32,13 +32,12 @@ export function existingJitUsers(ctx: AgentContext): string[] {
   return ctx.os.readPasswd().filter((e) => e.gecos === JIT_COMMENT).map((e) => e.name);
 }
 
-/** Who may open a JIT password: the transport pair, then any tenant certificate with its key in Lib.Dir. */
-function recipients(ctx: AgentContext, gs: GoalState | undefined): Recipient[] {
+/** Who may open a JIT password: the transport pair (in memory only: the link's, new at every start), then any tenant
+ *  certificate with its key in Lib.Dir. */
+function recipients(ctx: AgentContext, gs: GoalState | undefined, transport: TransportPair | undefined): Recipient[] {
   const { os, libDir } = ctx;
   const out: Recipient[] = [];
-  const key = os.fs.readText(`${libDir}/${TRANSPORT_KEY_FILE}`);
-  const cert = os.fs.readText(`${libDir}/${TRANSPORT_CERT_FILE}`);
-  if (key && cert) { ctx.log.addSecret(key); out.push({ keyPem: key, certPem: cert }); }
+  if (transport) out.push({ keyPem: transport.keyPem, certPem: transport.certPem });
   for (const c of gs?.certificates ?? []) {
     if (!c.hasPrivateKey || !/^[0-9A-F]{40}$/.test(c.thumbprint)) continue;
     const k = os.fs.readText(`${libDir}/${c.thumbprint}.prv`);
@@ -49,9 +48,9 @@ function recipients(ctx: AgentContext, gs: GoalState | undefined): Recipient[] {
 }
 
 /** Creates one JIT account; an account half-made (password or sudo failed) is removed again. */
-async function addUser(ctx: AgentContext, u: RemoteAccessUser, expiration: Date, gs: GoalState | undefined): Promise<void> {
-  const keys = recipients(ctx, gs);
-  if (keys.length === 0) throw new Error('no transport key in Lib.Dir to decrypt the password');
+async function addUser(ctx: AgentContext, u: RemoteAccessUser, expiration: Date, gs: GoalState | undefined, transport: TransportPair | undefined): Promise<void> {
+  const keys = recipients(ctx, gs, transport);
+  if (keys.length === 0) throw new Error('no transport key to decrypt the password');
   const password = decryptPassword(u.encryptedPassword, keys);
   ctx.log.addSecret(password);
   const expiry = accountExpiry(expiration);
@@ -75,7 +74,7 @@ async function removeUser(ctx: AgentContext, name: string): Promise<void> {
  * Brings the JIT accounts in line with one RemoteAccess document (undefined: the goal state has none). Errors of one
  * user are logged and the others go on; returns whether every removal succeeded.
  */
-export async function reconcileJitUsers(ctx: AgentContext, xml: string | undefined, gs: GoalState | undefined, now = new Date()): Promise<boolean> {
+export async function reconcileJitUsers(ctx: AgentContext, xml: string | undefined, gs: GoalState | undefined, transport?: TransportPair, now = new Date()): Promise<boolean> {
   const existing = new Set(existingJitUsers(ctx));
   let removalsOk = true;
   const remove = async (name: string): Promise<void> => {
@@ -95,7 +94,7 @@ export async function reconcileJitUsers(ctx: AgentContext, xml: string | undefin
       if (!u.expiration) throw new Error(`cannot parse the expiration ${JSON.stringify(u.expirationText.slice(0, 64))}`);
       const isJit = existing.has(u.name);
       if (!isJit && ctx.os.userExists(u.name)) throw new Error('an account of that name exists and is not a JIT account: left alone');
-      if (!isJit && now < u.expiration) await addUser(ctx, u, u.expiration, gs);
+      if (!isJit && now < u.expiration) await addUser(ctx, u, u.expiration, gs, transport);
       else if (isJit && now >= u.expiration) {
         ctx.log.info(`Remote access user '${u.name}' expired.`);
         await remove(u.name);
@@ -151,7 +150,7 @@ class JitUsersDuty implements Duty {
         if (!wire) throw new Error('the fabric link is not connected');
         const xml = await wire.fetchRemoteAccess(uri);
         this.checkExisting = true;
-        await reconcileJitUsers(ctx, xml, gs);
+        await reconcileJitUsers(ctx, xml, gs, wire.transport);
       }
       this.applied = inc;
       if (this.pending === gs) this.pending = undefined;
