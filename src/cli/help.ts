@@ -16,7 +16,7 @@ const COMMANDS: [string, string][] = [
   ['-register-service', 'register the agent with the init system, then restart it'],
   ['-run-exthandlers', 'goal-state polling alone, without provisioning (the daemon runs it itself)'],
   ['-show-configuration', 'print every configuration option with its effective value'],
-  ['-serialconsole', 'send kernel and login output to the serial console ttyS0'],
+  ['-serialconsole', 'add console=ttyS0 earlyprintk=ttyS0 to the boot configuration (GRUB) and regenerate it'],
   ['-setup-firewall=<ip>', 'create the wire-server firewall rules (only root may reach <ip>) once and exit'],
   ['-version', 'print the agent, runtime and OS versions'],
   ['-help', 'print this text'],

@@ -82,6 +82,15 @@ export async function runDaemonLoop(ctx: AgentContext, opts: DaemonOptions): Pro
     return 1;
   }
   if (conf.bool('AutoUpdate.Enabled')) log.verbose('AutoUpdate.Enabled is ignored: this agent never updates itself (D4)');
+  // §3.1 step 6: SCVMM media hand the VM to their own installer (DetectScvmmEnv=y only; off by default).
+  if (conf.bool('DetectScvmmEnv')) {
+    const { runScvmmStep } = await import('./scvmm');
+    if ((await runScvmmStep(ctx, opts.signal)) === 'exit') {
+      try { removePidFile(os.fs, pidFile); } catch { /* best effort */ }
+      log.info('Daemon stopped');
+      return 0;
+    }
+  }
 
   let link: FabricLinkHandle | undefined;
   let duties: { abort: AbortController; handle: DutiesHandle } | undefined;

@@ -13,6 +13,8 @@ interface DutyEntry {
 }
 
 const ENTRIES: DutyEntry[] = [
+  { name: 'kernel', wanted: (c) => c.os.resourceDiskFlavor() !== 'openbsd',
+    load: async () => (await import('./kernel/duty')).kernelDuty() },
   { name: 'resource disk', wanted: (c) => c.conf.bool('ResourceDisk.Format'),
     load: async () => (await import('./resource-disk/duty')).resourceDiskDuty },
   { name: 'firewall', wanted: (c) => c.conf.bool('OS.EnableFirewall'),
@@ -23,6 +25,10 @@ const ENTRIES: DutyEntry[] = [
     load: async () => (await import('./network/route-monitor')).persistentNetRulesDuty() },
   { name: 'host-name monitor', wanted: (c) => c.conf.bool('Provisioning.MonitorHostName'),
     load: async () => (await import('./network/hostname-monitor')).hostnameMonitorDuty() },
+  { name: 'JIT users', wanted: () => true,
+    load: async () => (await import('./jit-users/duty')).jitUsersDuty() },
+  { name: 'RDMA', wanted: (c) => c.conf.bool('OS.EnableRDMA') || c.conf.bool('OS.UpdateRdmaDriver') || c.conf.bool('OS.CheckRdmaDriver'),
+    load: async () => (await import('./rdma/duty')).rdmaDuty() },
   { name: 'LB probe responder', wanted: (c) => c.conf.bool('LBProbeResponder'),
     load: async () => (await import('./network/lb-probe')).lbProbeDuty() },
 ];

@@ -98,6 +98,17 @@ export class WireClient {
     this.clock = opts.clock ?? realClock;
   }
 
+  /** The host file system (root prefix) and the agent path of Lib.Dir, for artifact downloads (src/fabric/artifacts). */
+  get hostFs(): HostFs { return this.o.hostFs; }
+  get libDir(): string { return this.o.libDir; }
+  /** The transport pair of this client (in memory only; JIT passwords are encrypted to it). */
+  get transport(): TransportPair { return this.o.transport; }
+  /** Proxy settings for storage traffic (direct artifact downloads; never the host plugin). */
+  get proxy(): ProxyConfig | undefined { return this.o.proxy; }
+  /** The clock and abort signal retries use. */
+  get retryClock(): Clock { return this.clock; }
+  get signal(): AbortSignal | undefined { return this.o.signal; }
+
   /** The goal state currently held (after `updateGoalState`). */
   get goalState(): GoalState | undefined { return this.held; }
 
@@ -293,6 +304,17 @@ export class WireClient {
     return { certs: [], ok: false };
   }
 
+  /**
+   * `GET` the goal state's RemoteAccessInfo URL (fabric-protocol.md §2.6) with the encrypted-request headers (the
+   * passwords inside are encrypted to the transport certificate); returns the document text. Throws on failure.
+   */
+  async fetchRemoteAccess(url: string): Promise<string> {
+    const res = await this.call('RemoteAccessInfo', 'GET', url, this.wireHeaders({
+      'x-ms-cipher-name': 'AES128_CBC', 'x-ms-guest-agent-public-x509-cert': this.o.transport.certHeader,
+    }));
+    return bodyText(res);
+  }
+
   private requireIds(): GoalStateIds {
     if (!this.held) throw new ProtocolError('no goal state held yet');
     return this.held.ids;
@@ -315,6 +337,9 @@ export class WireClient {
       this.wireHeaders({ 'Content-Type': 'text/xml;charset=utf-8' }), body);
     if (res.status !== 202) throw new HttpStatusError('role properties', res.status, bodyText(res));
   }
+
+  /** Host plugin headers (x-ms-version, x-ms-containerid, x-ms-host-config-name of the held goal state) plus `extra`. */
+  hostPluginHeaders(extra?: Record<string, string>): Record<string, string> { return this.hgapHeaders(extra); }
 
   private hgapHeaders(extra?: Record<string, string>): Record<string, string> {
     const ids = this.requireIds();

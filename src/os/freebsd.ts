@@ -18,9 +18,11 @@ export class FreeBSDOS extends LinuxOS {
     await this.writeSystemFile(f, lines.join('\n'), 0o644);
     await this.run(['hostname', name]);
   }
-  override async createUser(name: string, expiration?: string): Promise<void> {
+  override async createUser(name: string, expiration?: string, comment?: string): Promise<void> {
     const argv = ['pw', 'useradd', name, '-m'];
-    if (expiration) argv.push('-e', expiration.split('.')[0]);
+    // pw(8) reads the date as dd-mm-yyyy: a YYYY-MM-DD expiry is turned round.
+    if (expiration) argv.push('-e', expiration.split('.')[0].replace(/^(\d{4})-(\d{2})-(\d{2})$/, '$3-$2-$1'));
+    if (comment) argv.push('-c', comment);
     const r = await this.run(argv);
     if (r.code !== 0) throw new Error(`Failed to create user account:${name}, retcode:${r.code}, output:${(r.stdout + r.stderr).trim()}`);
   }

@@ -14,7 +14,7 @@ import { log } from '../core/log';
 import { cryptPassword, randomSalt } from '../crypto/password-crypt';
 import { LinuxNet } from './net';
 
-export interface PasswdEntry { name: string; uid: number; gid: number; home: string; shell: string }
+export interface PasswdEntry { name: string; uid: number; gid: number; home: string; shell: string; /** GECOS (comment) field. */ gecos: string }
 
 const UUID_RE = /^\s*[A-F0-9]{8}(-[A-F0-9]{4}){3}-[A-F0-9]{12}\s*$/i;
 
@@ -198,7 +198,7 @@ export class LinuxOS extends OsBase {
     for (const line of (this.fs.readText('/etc/passwd', 16 * 1024 * 1024) ?? '').split('\n')) {
       const f = line.split(':');
       if (f.length < 7 || !f[0] || f[0].startsWith('#')) continue;
-      out.push({ name: f[0], uid: Number(f[2]), gid: Number(f[3]), home: f[5], shell: f[6] });
+      out.push({ name: f[0], uid: Number(f[2]), gid: Number(f[3]), home: f[5], shell: f[6], gecos: f[4] });
     }
     return out;
   }
@@ -224,10 +224,12 @@ export class LinuxOS extends OsBase {
     return u !== undefined && u.uid < this.uidMin();
   }
 
-  /** Creates `name` with `useradd -m` (`-e <YYYY-MM-DD>` when given). Throws `Failed to create user account:…`. */
-  async createUser(name: string, expiration?: string): Promise<void> {
+  /** Creates `name` with `useradd -m` (`-e <YYYY-MM-DD>` and `-c <comment>` when given). Throws `Failed to create
+   *  user account:…`. */
+  async createUser(name: string, expiration?: string, comment?: string): Promise<void> {
     const argv = ['useradd', '-m'];
     if (expiration) argv.push('-e', expiration.split('.')[0]);
+    if (comment) argv.push('-c', comment);
     argv.push(name);
     const r = await this.run(argv);
     if (r.code !== 0) throw new Error(`Failed to create user account:${name}, retcode:${r.code}, output:${(r.stdout + r.stderr).trim() || r.spawnError || ''}`);
