@@ -5,7 +5,7 @@
  */
 import * as nodeOs from 'node:os';
 import * as path from 'node:path';
-import { OsBase } from './os';
+import { OsBase, failureText } from './os';
 import type { DistroInfo } from './detect';
 import type { SysRoot } from '../core/sysroot';
 import type { Runner, ExecResult } from '../core/exec';
@@ -232,7 +232,7 @@ export class LinuxOS extends OsBase {
     if (comment) argv.push('-c', comment);
     argv.push(name);
     const r = await this.run(argv);
-    if (r.code !== 0) throw new Error(`Failed to create user account:${name}, retcode:${r.code}, output:${(r.stdout + r.stderr).trim() || r.spawnError || ''}`);
+    if (r.code !== 0) throw new Error(`Failed to create user account:${name}, retcode:${r.code}, output:${failureText(r)}`);
   }
 
   /** Hashes a clear-text password the way this OS wants it (crypt id and salt length from the config, §3.9). */
@@ -261,7 +261,7 @@ export class LinuxOS extends OsBase {
   async setPassword(name: string, hash: string): Promise<void> {
     let r = await this.run(['chpasswd', '-e'], { input: `${name}:${hash}\n`, secrets: [hash], quietOutput: true });
     if (r.spawnError && /ENOENT/.test(r.spawnError)) r = await this.run(['usermod', '-p', hash, name], { secrets: [hash], quietOutput: true });
-    if (r.code !== 0) throw new Error(`Failed to set password for ${name}: ${(r.stdout + r.stderr).split(hash).join('*****').trim() || r.spawnError || `exit code ${r.code}`}`);
+    if (r.code !== 0) throw new Error(`Failed to set password for ${name}: ${failureText(r).split(hash).join('*****') || `exit code ${r.code}`}`);
   }
 
   /**

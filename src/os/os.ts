@@ -50,19 +50,19 @@ export class HostFs {
   }
 }
 
+/** What a failed command said, for an error message: its output, else why it could not start — a program that is
+ *  not installed is said so (`useradd is not installed (…ENOENT)`). */
+export function failureText(r: ExecResult): string {
+  const out = (r.stdout + r.stderr).trim();
+  if (out) return out;
+  if (r.spawnError && /\bENOENT\b/.test(r.spawnError)) return `${r.argv[0]} is not installed (${r.spawnError})`;
+  return r.spawnError ?? '';
+}
+
 export class OsBase {
   readonly fs: HostFs;
-  /** The runner every command goes through; a program that is not installed is said so in `spawnError`. */
-  readonly run: Runner;
-  constructor(readonly distro: DistroInfo, readonly root: SysRoot, run: Runner) {
+  constructor(readonly distro: DistroInfo, readonly root: SysRoot, readonly run: Runner) {
     this.fs = new HostFs(root);
-    this.run = async (argv, opts) => {
-      const r = await run(argv, opts);
-      if (r.spawnError && /\bENOENT\b/.test(r.spawnError) && !/is not installed/.test(r.spawnError)) {
-        return { ...r, spawnError: `${argv[0]} is not installed (${r.spawnError})` };
-      }
-      return r;
-    };
   }
 
   /** Runs a command, throwing CommandError on a non-zero exit. */
