@@ -75,6 +75,14 @@ function writeAtomic(file: string, data: string | Buffer, opts: WriteOptions): v
   try { const dfd = fs.openSync(dir, 'r'); try { fs.fsyncSync(dfd); } finally { fs.closeSync(dfd); } } catch { /* best effort */ }
 }
 
+/** A temp file this old is stale whoever's pid it carries (the id may have been reused after a reboot): a writer
+ *  holds its temp file for milliseconds. */
+const STALE_TEMP_MS = 60 * 60 * 1000;
+
+function olderThan(p: string, ms: number): boolean {
+  try { return fs.lstatSync(p).mtimeMs < Date.now() - ms; } catch { return false; }
+}
+
 /** Whether a process with this id runs (EPERM: it does, under another user). */
 function processAlive(pid: number): boolean {
   try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
@@ -82,8 +90,9 @@ function processAlive(pid: number): boolean {
 
 /**
  * Removes the temp files an earlier writer of `<dir>/<base>` left when it died between creating and renaming them
- * (kill -9, power cut): `.<base>.<pid>.<8 hex>.tmp` of a process that no longer runs, or carrying this process's own
- * id (an earlier boot's process: this one writes one file at a time, synchronously). A live writer's file is kept.
+ * (kill -9, power cut): `.<base>.<pid>.<8 hex>.tmp` of a process that no longer runs, carrying this process's own
+ * id (an earlier boot's process: this one writes one file at a time, synchronously), or older than an hour. A live
+ * writer's fresh file is kept.
  * Best effort: errors are ignored.
  */
 function removeStaleTemps(dir: string, base: string): void {
@@ -95,8 +104,9 @@ function removeStaleTemps(dir: string, base: string): void {
     const m = /^(\d+)\.[0-9a-f]{8}\.tmp$/.exec(e.slice(prefix.length));
     if (!m) continue;
     const pid = Number(m[1]);
-    if (pid !== process.pid && processAlive(pid)) continue;
-    try { fs.unlinkSync(path.join(dir, e)); } catch { /* best effort */ }
+    const p = path.join(dir, e);
+    if (pid !== process.pid && processAlive(pid) && !olderThan(p, STALE_TEMP_MS)) continue;
+    try { fs.unlinkSync(p); } catch { /* best effort */ }
   }
 }
 

@@ -114,6 +114,10 @@ test('writeFileAtomic: removes the temp files of the same target that a killed w
     'sshd_config.tmp',
   ];
   for (const n of [...stale, ...keep]) fs.writeFileSync(path.join(dir, n), 'partial');
+  // A live pid (reused after a reboot) on a temp file two hours old: stale all the same.
+  const old = `.sshd_config.${process.ppid}.00ff00ff.tmp`;
+  fs.writeFileSync(path.join(dir, old), 'partial');
+  fs.utimesSync(path.join(dir, old), new Date(Date.now() - 7200e3), new Date(Date.now() - 7200e3));
   writeFileAtomic(f, 'Port 22\n', { mode: 0o644 });
   assert.equal(fs.readFileSync(f, 'utf8'), 'Port 22\n');
   assert.deepEqual(fs.readdirSync(dir).filter((n) => n !== 'sshd_config').sort(), keep.sort());
