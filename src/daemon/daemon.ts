@@ -11,7 +11,7 @@ import type { AgentContext } from '../context';
 import { errorText } from '../core/log';
 import { AGENT_VERSION } from '../version';
 import { acquirePidFile, removePidFile, waitForPidFileRelease } from './pidfile';
-import { markerStep, runProvisioning } from './provisioning-handler';
+import { markerStep, runProvisioning, type HandlerResult } from './provisioning-handler';
 import { runGoalStateLoop } from './goal-state-loop';
 import { startFabricLink, type FabricLinkHandle, type FabricLinkOptions } from '../fabric/link';
 import { ENDPOINT_FILE, PROTOCOL_FILE } from '../fabric/endpoint';
@@ -151,14 +151,8 @@ async function startUp(ctx: AgentContext, opts: DaemonOptions): Promise<{ link: 
     try {
       let r = await untilStopped(runProvisioning(ctx, link, undefined, opts.signal), opts.signal, opts.stopGraceMs ?? 5000);
       provisionedDone();
-      // A full or read-only file system clears without a new goal state: try again with backoff (§3.18 FIX; the
-      // daemon stays up and SIGTERM is honoured while it waits). Other failures wait for the next start, as REF.
-      for (let delay = opts.provisionRetryMs ?? 15_000; r !== 'stopped' && r.kind === 'provisioned' && !r.outcome.success && r.outcome.retryable; delay = Math.min(delay * 2, 300_000)) {
-        log.info(`Provisioning failed on storage that may recover: trying again in ${Math.round(delay / 1000)} s`);
-        await sleepUnlessAborted(delay, opts.signal);
-        if (opts.signal.aborted) { r = 'stopped'; break; }
-        r = await untilStopped(runProvisioning(ctx, link, undefined, opts.signal), opts.signal, opts.stopGraceMs ?? 5000);
-      }
+      r = await retryProvisioning(ctx, r, () => untilStopped(runProvisioning(ctx, link, undefined, opts.signal), opts.signal, opts.stopGraceMs ?? 5000),
+        opts.signal, opts.provisionRetryMs ?? 15_000);
       if (r === 'stopped') log.info('Provisioning interrupted by the stop request: it resumes at the next start');
       else if (r.kind === 'provisioned' && r.outcome.success) opts.onProvisioned?.();
     } catch (e) {
@@ -177,6 +171,24 @@ async function startUp(ctx: AgentContext, opts: DaemonOptions): Promise<{ link: 
     provisionedDone();
   }
   return { link, duties };
+}
+
+/**
+ * After a provisioning failure on a full or read-only file system (`outcome.retryable`), runs `attempt` again after
+ * `firstDelayMs`, doubling up to 5 minutes, until it succeeds, fails otherwise, or `signal` aborts (then 'stopped', at
+ * once). Such a failure clears without a new goal state (space freed, a file system remounted read-write), so the
+ * daemon need not wait for the next boot (§3.18 FIX); other failures are left to the next start, as REF does.
+ */
+export async function retryProvisioning(ctx: AgentContext, first: HandlerResult | 'stopped', attempt: () => Promise<HandlerResult | 'stopped'>,
+  signal: AbortSignal, firstDelayMs: number): Promise<HandlerResult | 'stopped'> {
+  let r = first;
+  for (let delay = firstDelayMs; r !== 'stopped' && r.kind === 'provisioned' && !r.outcome.success && r.outcome.retryable; delay = Math.min(delay * 2, 300_000)) {
+    ctx.log.info(`Provisioning failed on storage that may recover: trying again in ${Math.round(delay / 1000)} s`);
+    await sleepUnlessAborted(delay, signal);
+    if (signal.aborted) return 'stopped';
+    r = await attempt();
+  }
+  return r;
 }
 
 /** `work`'s result, or 'stopped' when `signal` aborts and `work` has not ended within `graceMs` after it. */

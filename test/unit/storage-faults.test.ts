@@ -11,6 +11,8 @@ import { diagnoseStorage, withStorageHint } from '../../src/provision/storage';
 import { provision } from '../../src/provision/provision';
 import type { OvfEnv } from '../../src/provision/ovf';
 import { makeBed, fakeFabric } from './provision-helpers';
+import { retryProvisioning } from '../../src/daemon/daemon';
+import type { HandlerResult } from '../../src/daemon/provisioning-handler';
 
 function ovf(): OvfEnv {
   return {
@@ -54,5 +56,33 @@ test('provision(): useradd not installed → ProvisioningFailed saying so, not r
     assert.equal(out.retryable, false);
     const failed = fabric.reports.find((r) => r.state === 'NotReady' && r.subStatus === 'ProvisioningFailed');
     assert.match(failed && failed.state === 'NotReady' ? failed.description ?? '' : '', /useradd is not installed/);
+  } finally { bed.cleanup(); }
+});
+
+test('retryProvisioning: storage failures are tried again with doubling waits until success; others are not; SIGTERM ends the wait at once', async () => {
+  const bed = makeBed();
+  const fail = (retryable: boolean): HandlerResult => ({ kind: 'provisioned', mode: 'builtin', outcome: { success: false, error: 'x', agentDisabled: false, retryable } });
+  const ok: HandlerResult = { kind: 'provisioned', mode: 'builtin', outcome: { success: true, agentDisabled: false } };
+  try {
+    // Two more storage failures, then success: three attempts in all, waits of 20 then 40 ms.
+    const seq = [fail(true), fail(true), ok];
+    const at: number[] = [];
+    const t0 = Date.now();
+    const r = await retryProvisioning(bed.ctx, fail(true), async () => { at.push(Date.now() - t0); return seq.shift()!; }, new AbortController().signal, 20);
+    assert.equal(r, ok);
+    assert.equal(at.length, 3);
+    assert.ok(at[0] >= 19 && at[1] - at[0] >= 39 && at[2] - at[1] >= 79, `waits ${at.join(', ')}`);
+    // Not a storage failure: no second attempt.
+    let calls = 0;
+    assert.deepEqual(await retryProvisioning(bed.ctx, fail(false), async () => { calls++; return ok; }, new AbortController().signal, 1), fail(false));
+    assert.equal(calls, 0);
+    // SIGTERM during the wait: 'stopped' at once, no attempt.
+    const stop = new AbortController();
+    const t1 = Date.now();
+    const p = retryProvisioning(bed.ctx, fail(true), async () => { calls++; return ok; }, stop.signal, 60_000);
+    setTimeout(() => stop.abort(), 50);
+    assert.equal(await p, 'stopped');
+    assert.ok(Date.now() - t1 < 1000);
+    assert.equal(calls, 0);
   } finally { bed.cleanup(); }
 });
