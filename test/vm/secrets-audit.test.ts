@@ -2,7 +2,9 @@
 // users"; provisioning-and-os.md §3.9, §3.13, §10.10; extensions.md §7.2). The scenario carries known secrets — the
 // user's password, the tenant certificate's private key, protected extension settings, a marker in CustomData —
 // and the daemon runs under `strace -f -e execve` so that the argv and environment of every program it starts are
-// recorded exactly (a sampler of /proc could miss a 20 ms chpasswd). Then: no secret (nor the password hash, nor a
+// recorded exactly (a sampler of /proc could miss a 20 ms chpasswd), while a sampler running as nobody sweeps every
+// process's cmdline and environ the way a local user could (a root canary with the password in its argv proves it
+// sees what is there). Then: no secret (nor the password hash, nor a
 // host private key) in any log, in the agent's console output, in any world-readable file of the VM's changed files,
 // /var/log, /var/lib/waagent, /tmp or /var/tmp, or in any argv or environment; the protected settings are nowhere in
 // clear at all; certificates, keys, ovf-env.xml, CustomData and the settings documents are 0600 root in a 0700
@@ -26,6 +28,19 @@ if (!skip) {
 if (skip) console.log(`# skipping VM secrets audit: ${skip}`);
 
 const LIB = '/var/lib/waagent';
+const count = (text: string, re: RegExp): number => text.split('\n').filter((l) => re.test(l)).length;
+/** Run as nobody during the boot: sweeps /proc until /dev/shm/sampler.stop exists (at most 120 s), writing each
+ *  process's cmdline (CMD) and, when readable, its environment (ENV<uid>) to /dev/shm/sampler.out. */
+const SAMPLER = `
+out=/dev/shm/sampler.out; : > $out; end=$(( $(date +%s) + 120 ))
+while [ ! -e /dev/shm/sampler.stop ] && [ $(date +%s) -lt $end ]; do
+  echo SWEEP >> $out
+  for p in /proc/[0-9]*; do
+    c=$(tr '\\0' ' ' < $p/cmdline 2>/dev/null) && [ -n "$c" ] && echo "CMD $c" >> $out
+    e=$(tr '\\0' ' ' < $p/environ 2>/dev/null) && [ -n "$e" ] && echo "ENV$(stat -c %u $p) $e" >> $out
+  done
+done
+exit 0`;
 const TRACE = '/run/secrets-audit.exec';
 
 /** Every regular file under `dirs` in the VM (walked through its merged root), with mode and owner. */
@@ -59,6 +74,12 @@ test('secrets audit of a first boot: no secret in logs, world-readable files, ar
     waagentConf: defaultWaagentConf({ 'Provisioning.ExecuteCustomData': 'y', 'Logs.Console': 'y', 'Logs.Verbose': 'y', 'OS.EnableFirewall': 'y' }),
   });
   try {
+    // A local user's view while the agent works: as nobody, read every process's cmdline and environ over and over
+    // (environ of root's processes must be refused; what is readable is checked for secrets below).
+    // Its detector is proven by a root process carrying the password in its argv (a canary), and by the sampler
+    // reading its own environment.
+    await vm.exec(['sh', '-c', 'sh -c "sleep 20" "$1" </dev/null >/dev/null 2>&1 &', 'sh', `cmdline-canary ${password}`]);
+    const sampler = vm.exec(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', 'sh', '-c', SAMPLER]);
     const r = await vm.run(['/usr/bin/strace', '-f', '-qq', '-s', '65535', '-v', '-e', 'trace=execve', '-o', TRACE, '/usr/sbin/waagent', '-daemon'],
       { timeoutMs: 120_000, until: 'ready', graceMs: 4000 });
     assert.equal(r.reason, 'ready', `no Ready: ${r.stderr.slice(-2000)}`);
@@ -116,6 +137,21 @@ test('secrets audit of a first boot: no secret in logs, world-readable files, ar
       if (f.length) leaks.push(`a command line or environment holds ${f.join(', ')}: ${l.slice(0, 200)}`);
     }
 
+    // 3b. What the sampler (as nobody) could read.
+    await vm.exec(['touch', '/dev/shm/sampler.stop']);
+    await sampler;
+    const all = vm.readFile('/dev/shm/sampler.out')?.toString('latin1') ?? '';
+    assert.ok(all.split('\n').some((l) => l.startsWith('CMD ') && l.includes(`cmdline-canary ${password}`)), 'the sampler did not see the canary\'s argv');
+    assert.ok(/^ENV65534 /m.test(all), 'the sampler could not read even its own environment');
+    const seen = all.split('\n').filter((l) => !l.includes('cmdline-canary')).join('\n');
+    const sweeps = count(seen, /^SWEEP$/);
+    const rootEnv = seen.split('\n').filter((l) => l.startsWith('ENV0 ')).length;
+    assert.ok(sweeps >= 10, `the sampler ran only ${sweeps} sweeps`);
+    assert.ok(/waagent/.test(seen), 'the sampler never saw the agent');
+    if (rootEnv) leaks.push(`nobody read the environment of ${rootEnv} root processes`);
+    const f2 = found(seen);
+    if (f2.length) leaks.push(`a local user (nobody) read ${f2.join(', ')} from /proc`);
+
     // 4. Modes and owners of what must stay private.
     const lib = vm.stat(LIB)!;
     if (lib.mode !== 0o700 || lib.uid !== 0) leaks.push(`${LIB} is ${lib.mode.toString(8)} uid ${lib.uid}, want 700 root`);
@@ -138,7 +174,7 @@ test('secrets audit of a first boot: no secret in logs, world-readable files, ar
     assert.equal(canary.length, 1, `the audit did not see the planted leak in ${CANARY}`);
     leaks.splice(leaks.indexOf(canary[0]), 1);
     if (process.env.WAAGENT_AUDIT_LIST) console.log([...files].filter(([, st]) => st.mode & 0o004).map(([p, st]) => `# ${st.mode.toString(8)} ${p}`).join('\n'));
-    const auditFigure = `${execs.length} programs started, ${files.size} files read (${worldReadable} world-readable), ${privateFiles.length} private files checked`;
+    const auditFigure = `${execs.length} programs started, ${sweeps} /proc sweeps as nobody, ${files.size} files read (${worldReadable} world-readable), ${privateFiles.length} private files checked`;
     console.log(`# secrets audit: ${auditFigure}`);
     assert.deepEqual(leaks, [], auditFigure);
   } finally {
