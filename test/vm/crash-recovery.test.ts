@@ -83,6 +83,7 @@ function endState(vm: Vm, sc: Scenario): EndState {
   if (lines(passwd, new RegExp(`^${u}:`)) !== 1) problems.push(`${lines(passwd, new RegExp(`^${u}:`))} passwd lines for ${u}`);
   if (lines(vm.readFile('/etc/group')?.toString(), new RegExp(`^${u}:`)) !== 1) problems.push(`group lines for ${u} != 1`);
   if (lines(shadow, new RegExp(`^${u}:\\$6\\$[^:]+:`)) !== 1) problems.push(`shadow: no single crypted password line for ${u}`);
+  if (lines(shadow, /^root:\*LOCK\*:/) !== 1 || lines(shadow, /^root:/) !== 1) problems.push('shadow: root not locked exactly once');
   const sudo = vm.readFile('/etc/sudoers.d/waagent')?.toString();
   if (lines(sudo, new RegExp(`^${u} `)) !== 1) problems.push(`${lines(sudo, new RegExp(`^${u} `))} sudoers lines for ${u}`);
   const keys = (vm.readFile(`/home/${u}/.ssh/authorized_keys`)?.toString() ?? '').split('\n').filter((l) => l.trim());
@@ -145,7 +146,7 @@ async function pool<T, R>(items: T[], n: number, f: (t: T) => Promise<R>): Promi
 test('kill -9 at every rename and every command reaped during a first boot: a restart ends as an uninterrupted run', { skip, timeout: 600_000 }, async (t) => {
   const started = Date.now();
   const scenario = defaultScenario();
-  const conf = defaultWaagentConf({ 'Provisioning.ExecuteCustomData': 'y' });
+  const conf = defaultWaagentConf({ 'Provisioning.ExecuteCustomData': 'y', 'Provisioning.DeleteRootPassword': 'y' });
 
   // The reference: one uninterrupted run under the same tracer, counting the events.
   const vm0 = await createVm({ scenario, waagentConf: conf });
