@@ -174,8 +174,8 @@ test('kill -9 at every rename and every command reaped during a first boot: a re
     const vm = await createVm({ scenario, waagentConf: conf });
     try {
       // Stopped by the injected SIGKILL; a run whose N-th event never comes (wait4 calls vary a little with timing)
-      // is stopped at Ready and still restarted.
-      const k = await vm.run(tracedDaemon({ event, n }), { timeoutMs: 90_000, until: 'ready', graceMs: 0 });
+      // is stopped at Ready + the reference run's grace (so an event after Ready is reachable too) and still restarted.
+      const k = await vm.run(tracedDaemon({ event, n }), { timeoutMs: 90_000, until: 'ready', graceMs: 1500 });
       const killed = k.signal === 'SIGKILL' || k.exitCode === 137;
       // The event this run was killed at (parallel work may order the renames differently from the reference run).
       what = describeEvent(vm.readFile(TRACE)?.toString() ?? '', event, n);
