@@ -1,0 +1,118 @@
+// The agent under a real systemd as PID 1 (test/vm/systemd-vm.ts; provisioning-and-os.md §10.2, §10.8, §10.10, §10.11;
+// README "Install on an image"): installed the way README says, `systemctl enable --now`; first boot provisions under
+// systemd; sshd reloaded through systemctl; `systemctl stop` ends the daemon cleanly; Restart= brings it back after
+// kill -9; `-register-service`; journal priorities; `-deprovision` stops the right unit and the next boot of the
+// captured image starts it again. Then the same on a Debian image that already carries the Python agent's package
+// (walinuxagent.service), installed the way README says for that case.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { createSystemdVm, readmeInstall, systemdVmUnavailableReason, type SystemdVm } from './systemd-vm';
+import { agentCommand, defaultWaagentConf, imageWrite } from './vm';
+import { defaultScenario } from '../fabric/scenario';
+
+let skip = systemdVmUnavailableReason();
+if (!skip && !existsSync(agentCommand())) skip = `agent executable ${agentCommand()} not built (node build.mjs)`;
+if (skip) console.log(`# skipping systemd VM tests: ${skip}`);
+
+const diag = async (vm: SystemdVm, unit: string): Promise<string> => {
+  const j = await vm.exec(['journalctl', '--no-pager', '-n', '60', '-u', unit]).catch((e: Error) => ({ stdout: e.message }));
+  return `\n--- journal of ${unit} ---\n${j.stdout}\n--- waagent.log ---\n${vm.readFile('/var/log/waagent.log')?.toString().slice(-2500) ?? '(none)'}`;
+};
+
+async function install(vm: SystemdVm, unit: 'waagent' | 'walinuxagent'): Promise<void> {
+  for (const argv of readmeInstall(vm.ctl, unit)) await vm.sh(argv);
+}
+
+async function readyCount(vm: SystemdVm): Promise<number> { return vm.simulator.summary()?.readyCount ?? 0; }
+
+async function waitReady(vm: SystemdVm, before: number, unit: string, timeoutMs = 120_000): Promise<void> {
+  try {
+    await vm.waitFor('a new Ready report', async () => (await readyCount(vm)) > before, timeoutMs);
+  } catch (e) {
+    throw new Error(`${(e as Error).message}${await diag(vm, unit)}`);
+  }
+}
+
+async function mainPid(vm: SystemdVm, unit: string): Promise<number> { return Number(await vm.unitProperty(unit, 'MainPID')); }
+
+test('systemd: README install, enable --now, first boot, stop, Restart=, register-service, journal, deprovision, next boot',
+  { skip, timeout: 600_000 }, async () => {
+    const scenario = defaultScenario();
+    const vm = await createSystemdVm({ scenario, waagentConf: defaultWaagentConf() });
+    try {
+      await install(vm, 'waagent');
+      const sshBefore = Number(await vm.unitProperty('ssh.service', 'ExecMainPID'));
+      await vm.sh(['systemctl', 'enable', '--now', 'waagent']);
+      assert.equal((await vm.exec(['systemctl', 'is-enabled', 'waagent'])).stdout.trim(), 'enabled');
+
+      // First boot: provisioned under systemd, Ready reported.
+      await waitReady(vm, 0, 'waagent');
+      await vm.waitFor('the provisioned marker', () => vm.readFile('/var/lib/waagent/provisioned') !== undefined);
+      assert.ok(vm.readFile('/etc/shadow')!.toString().includes(`${scenario.userName}:$6$`), 'user not provisioned');
+      assert.equal((await vm.sh(['hostname'])).trim(), scenario.hostName);
+      // The unit: its own slice, accounting on, the daemon is the main process.
+      assert.equal(await vm.unitProperty('waagent', 'Slice'), 'azure.slice');
+      assert.equal(await vm.unitProperty('waagent', 'MemoryAccounting'), 'yes');
+      const pid = await mainPid(vm, 'waagent');
+      assert.ok(pid > 0);
+      assert.match((await vm.sh(['cat', `/proc/${pid}/cmdline`])).replace(/\0/g, ' '), /^\/usr\/sbin\/waagent -daemon/);
+      // sshd reloaded or restarted through systemctl (Debian: ssh.service) after provisioning changed its files.
+      const sshJournal = (await vm.journal('ssh.service')).map((e) => e.message).join('\n');
+      const sshAfter = Number(await vm.unitProperty('ssh.service', 'ExecMainPID'));
+      assert.ok(/Reload|Reloading|Stopping|Started/.test(sshJournal) && (sshAfter !== sshBefore || /Reload/.test(sshJournal)),
+        `ssh.service was not reloaded/restarted through systemd:\n${sshJournal}`);
+
+      // Journal: INFO lines at priority 6, VERBOSE at 7 (Logs.Verbose on the file only; stdout is INFO), and the
+      // messages are the agent's own lines.
+      const j = await vm.journal('waagent.service');
+      const agentLines = j.filter((e) => / (INFO|WARNING|ERROR|VERBOSE) Daemon /.test(e.message));
+      assert.ok(agentLines.length > 5, `few agent lines in the journal:\n${j.map((e) => e.message).join('\n')}`);
+      for (const e of agentLines) {
+        const level = / (INFO|WARNING|ERROR|VERBOSE) /.exec(e.message)![1];
+        assert.equal(e.priority, { VERBOSE: 7, INFO: 6, WARNING: 4, ERROR: 3 }[level], `priority of ${e.message}`);
+        assert.ok(!e.message.startsWith('<'), `priority prefix left in the message: ${e.message}`);
+      }
+
+      // systemctl stop: SIGTERM ends the daemon cleanly (exit 0, no SIGKILL needed), the PID file goes away or is stale.
+      await vm.sh(['systemctl', 'stop', 'waagent']);
+      assert.equal(await vm.unitProperty('waagent', 'ActiveState'), 'inactive');
+      assert.equal(await vm.unitProperty('waagent', 'Result'), 'success');
+      assert.equal(await vm.unitProperty('waagent', 'ExecMainStatus'), '0');
+      assert.equal(vm.pidsMatching('waagent -daemon').length, 0, 'a daemon process survived systemctl stop');
+
+      // Restart=always: kill -9 brings it back (after RestartSec=5), and it reports Ready again without provisioning.
+      const shadow = vm.readFile('/etc/shadow')!.toString();
+      await vm.sh(['systemctl', 'start', 'waagent']);
+      const first = await vm.waitFor('the daemon', async () => (await mainPid(vm, 'waagent')) || undefined);
+      const rcBefore = await readyCount(vm);
+      await vm.sh(['kill', '-9', String(first)]);
+      const second = await vm.waitFor('a restarted daemon', async () => { const p = await mainPid(vm, 'waagent'); return p && p !== first ? p : undefined; }, 20_000);
+      assert.ok(second !== first);
+      assert.equal(await vm.unitProperty('waagent', 'NRestarts'), '1');
+      await waitReady(vm, rcBefore, 'waagent');
+      assert.equal(vm.readFile('/etc/shadow')!.toString(), shadow, 'provisioning ran again after the restart');
+
+      // -register-service: enable, stop, start through systemctl; a new daemon afterwards.
+      const reg = await vm.exec(['/usr/sbin/waagent', '-register-service']);
+      assert.equal(reg.code, 0, `-register-service: ${reg.stdout}${reg.stderr}${await diag(vm, 'waagent')}`);
+      const third = await vm.waitFor('the daemon after -register-service', async () => { const p = await mainPid(vm, 'waagent'); return p && p !== second ? p : undefined; }, 20_000);
+      assert.ok(third > 0);
+      assert.equal(await vm.unitProperty('waagent', 'ActiveState'), 'active');
+
+      // -deprovision stops the unit it runs as (waagent here: Debian's name walinuxagent is not installed).
+      const dep = await vm.exec(['/usr/sbin/waagent', '-deprovision', '-force']);
+      assert.equal(dep.code, 0, `-deprovision: ${dep.stdout}${dep.stderr}`);
+      assert.equal(await vm.unitProperty('waagent', 'ActiveState'), 'inactive');
+      assert.equal(vm.pidsMatching('waagent -daemon').length, 0, 'the daemon still runs after -deprovision');
+      assert.equal(vm.readFile('/var/lib/waagent/provisioned'), undefined);
+
+      // The next boot of the captured image: the unit is still enabled, starts on its own and provisions again.
+      await vm.reboot();
+      await waitReady(vm, 0, 'waagent');
+      assert.equal(await vm.unitProperty('waagent', 'ActiveState'), 'active');
+      assert.ok(vm.readFile('/var/lib/waagent/provisioned'), 'not provisioned on the next boot');
+    } finally {
+      await vm.destroy();
+    }
+  });
