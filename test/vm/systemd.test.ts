@@ -8,7 +8,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { createSystemdVm, readmeInstall, systemdVmUnavailableReason, type SystemdVm } from './systemd-vm';
-import { agentCommand, defaultWaagentConf, imageWrite } from './vm';
+import { agentCommand, defaultWaagentConf, imageWrite, resolveHostParent } from './vm';
+import { peerUnavailable, unpackPeer } from './peer';
+import { mkdirSync, symlinkSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { defaultScenario } from '../fabric/scenario';
 
 let skip = systemdVmUnavailableReason();
@@ -112,6 +115,59 @@ test('systemd: README install, enable --now, first boot, stop, Restart=, registe
       await waitReady(vm, 0, 'waagent');
       assert.equal(await vm.unitProperty('waagent', 'ActiveState'), 'active');
       assert.ok(vm.readFile('/var/lib/waagent/provisioned'), 'not provisioned on the next boot');
+    } finally {
+      await vm.destroy();
+    }
+  });
+
+const peerSkip = skip ?? peerUnavailable();
+if (!skip && peerSkip) console.log(`# skipping the distro-package install test: ${peerSkip}`);
+
+test('systemd: on a Debian image that carries the Python agent (walinuxagent.service), README\'s distro path replaces it',
+  { skip: peerSkip, timeout: 600_000 }, async () => {
+    const scenario = defaultScenario();
+    const vm = await createSystemdVm({
+      scenario,
+      extraSetup(image) {
+        // The image as `apt-get install waagent` leaves it: the package's files, its unit enabled (deb-systemd-helper).
+        unpackPeer(image);
+        const wants = join(image, resolveHostParent('/etc/systemd/system/multi-user.target.wants/walinuxagent.service'));
+        mkdirSync(dirname(wants), { recursive: true });
+        symlinkSync('/lib/systemd/system/walinuxagent.service', wants);
+        // The image builder chose built-in provisioning (the package's sample says cloud-init).
+        imageWrite(image, '/etc/waagent.conf', defaultWaagentConf(), 0o644);
+      },
+    });
+    try {
+      // Before: the Python agent is what /usr/sbin/waagent is, and its unit is the one systemd knows.
+      assert.match((await vm.sh(['head', '-c', '64', '/usr/sbin/waagent'])), /^#!\/usr\/bin\/python3/);
+      assert.match(await vm.unitProperty('walinuxagent', 'FragmentPath'), /^\/(usr\/)?lib\/systemd\/system\/walinuxagent\.service$/);
+
+      // README, "On Debian and Ubuntu images that carry the distro's agent": divert the package's executable, install
+      // ours and our unit under the distro's name in /etc (it overrides the package's), enable --now.
+      await vm.sh(['dpkg-divert', '--local', '--rename', '--divert', '/usr/sbin/waagent.distrib', '--add', '/usr/sbin/waagent']);
+      for (const argv of readmeInstall(vm.ctl, 'walinuxagent')) await vm.sh(argv);
+      await vm.sh(['systemctl', 'enable', '--now', 'walinuxagent']);
+      assert.equal(await vm.unitProperty('walinuxagent', 'FragmentPath'), '/etc/systemd/system/walinuxagent.service');
+      assert.match(await vm.sh(['head', '-c', '64', '/usr/sbin/waagent.distrib']), /^#!\/usr\/bin\/python3/, 'the Python agent was not kept aside');
+      assert.match(await vm.sh(['dpkg-divert', '--list', '/usr/sbin/waagent']), /local diversion of \/usr\/sbin\/waagent to \/usr\/sbin\/waagent\.distrib/);
+
+      await waitReady(vm, 0, 'walinuxagent');
+      const pid = await mainPid(vm, 'walinuxagent');
+      assert.ok(pid > 0);
+      // The main process is our executable (not python3 running a script).
+      assert.equal((await vm.sh(['readlink', `/proc/${pid}/exe`])).trim(), '/usr/sbin/waagent');
+      assert.equal(await vm.unitProperty('waagent', 'LoadState'), 'not-found', 'no second unit may exist beside walinuxagent');
+
+      // -register-service and -deprovision act on walinuxagent (the name the daemon runs as).
+      const reg = await vm.exec(['/usr/sbin/waagent', '-register-service']);
+      assert.equal(reg.code, 0, `-register-service: ${reg.stdout}${reg.stderr}${await diag(vm, 'walinuxagent')}`);
+      await vm.waitFor('walinuxagent restarted', async () => { const p = await mainPid(vm, 'walinuxagent'); return p && p !== pid ? p : undefined; }, 20_000);
+      const dep = await vm.exec(['/usr/sbin/waagent', '-deprovision', '-force']);
+      assert.equal(dep.code, 0, `-deprovision: ${dep.stdout}${dep.stderr}`);
+      assert.equal(await vm.unitProperty('walinuxagent', 'ActiveState'), 'inactive');
+      assert.equal(vm.pidsMatching('waagent -daemon').length, 0, 'the daemon still runs after -deprovision');
+      assert.equal(await vm.unitProperty('walinuxagent', 'NRestarts'), '0', 'the unit crash-looped');
     } finally {
       await vm.destroy();
     }

@@ -157,7 +157,7 @@ export function agentCommand(override?: string): string {
 
 /** Host path of `p` as the lowest layer sees it, with symlinked parents resolved (so the image layer never puts a
  *  directory where the host has a symlink, e.g. /sbin → usr/sbin). */
-function resolveHostParent(p: string): string {
+export function resolveHostParent(p: string): string {
   let dir = dirname(p);
   const tail: string[] = [p.slice(dir.length + 1)];
   while (!existsSync(dir)) { tail.unshift(dir.slice(dirname(dir).length + 1)); dir = dirname(dir); }
