@@ -94,6 +94,10 @@ export interface RunResult {
   idle?: { ms: number; cpuMs: number; rssStartKb: number; rssEndKb: number };
   /** Same, counting only the agent's own processes (command line mentions waagent). */
   peakAgentRssKb: number;
+  /** Distinct processes seen in the agent's tree (sampled every 50 ms, so very short commands may be missed), and
+   *  how many of them were the agent's own (command line mentions waagent). */
+  processesSeen: number;
+  agentProcessesSeen: number;
   stdout: string;
   stderr: string;
 }
@@ -279,12 +283,14 @@ function rssKb(pid: number): number {
   } catch { return 0; }
 }
 
-/** Peak resident memory of one process (VmHWM) and its current anonymous and file-backed parts, in KiB. */
+/** Peak resident memory of one process (VmHWM) and its current anonymous and file-backed (file + tmpfs) parts, in KiB. */
 function memKb(pid: number): { hwm: number; anon: number; file: number } {
   try {
     const t = readFileSync(`/proc/${pid}/status`, 'utf8');
     const f = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(t)?.[1] ?? 0);
-    return { hwm: f('VmHWM'), anon: f('RssAnon'), file: f('RssFile') };
+    // File-backed = RssFile + RssShmem: the VM's image layer is a tmpfs, so the agent's executable copied there is
+    // mapped as shared memory, while a program from the host's lower layer (python3) counts as RssFile.
+    return { hwm: f('VmHWM'), anon: f('RssAnon'), file: f('RssFile') + f('RssShmem') };
   } catch { return { hwm: 0, anon: 0, file: 0 }; }
 }
 
@@ -545,9 +551,12 @@ export class Vm {
     let stopAt: number | undefined;
     let exited = false;
     void done.then(() => { exited = true; });
+    const seen = new Set<number>();
+    const seenAgent = new Set<number>();
     try {
       while (!exited) {
         const pids = this.agentPids();
+        for (const p of pids) { if (!seen.has(p)) { seen.add(p); if (isAgent(p)) seenAgent.add(p); } }
         let sum = 0;
         let sumAgent = 0; let anon = 0; let file = 0; let hwm = 0;
         for (const p of pids) {
@@ -607,6 +616,7 @@ export class Vm {
       argv, exitCode: res.code, signal: res.signal, reason, startedAt, agentStartedAt, endedAt: Date.now(), readyAt,
       timeToReadyMs: readyAt !== undefined ? readyAt - agentStartedAt : undefined, cpuMs: res.cpuMs,
       peakRssKb: peak, peakAgentRssKb: Math.max(peakAgent, peakHwm), peakAgentAnonKb: peakAnon, peakAgentFileKb: peakFile, agentHwmKb: peakHwm, idle, stdout, stderr,
+      processesSeen: seen.size, agentProcessesSeen: seenAgent.size,
     };
   }
 
