@@ -76,6 +76,9 @@ test('systemd: README install, enable --now, first boot, stop, Restart=, registe
         assert.equal(e.priority, { VERBOSE: 7, INFO: 6, WARNING: 4, ERROR: 3 }[level], `priority of ${e.message}`);
         assert.ok(!e.message.startsWith('<'), `priority prefix left in the message: ${e.message}`);
       }
+      // Plain stdout lines would all be priority 6: a warning at 4 shows the prefix works (this bed has no ifdown,
+      // so publishing the host name warns).
+      assert.ok(agentLines.some((e) => e.priority === 4 && / WARNING /.test(e.message)), 'no WARNING line at priority 4 in the journal');
 
       // systemctl stop: SIGTERM ends the daemon cleanly (exit 0, no SIGKILL needed), the PID file goes away or is stale.
       await vm.sh(['systemctl', 'stop', 'waagent']);
