@@ -101,14 +101,26 @@ function strippedNode(arch, from) {
 /** The SEA blob for `arch`: made by that architecture's Node (natively, or the arm64 one under qemu) with the V8 code
  *  cache; by the host's Node without a code cache when the target's Node cannot run here. */
 function seaBlob(arch, js, nodeBinary, workDir) {
-  const runner = arch === process.arch ? [nodeBinary] : arch === 'arm64' && existsSync(QEMU) ? [QEMU, '-L', '/', nodeBinary] : undefined;
   const blob = join(workDir, `sea-${arch}.blob`);
-  const cfg = join(workDir, `sea-${arch}.json`);
-  writeFileSync(cfg, JSON.stringify({ main: js, output: blob, disableExperimentalSEAWarning: true, useCodeCache: runner !== undefined, useSnapshot: false }));
-  if (!runner) console.warn(`warning: cannot run the ${arch} Node here (no ${QEMU}): the ${arch} executable has no code cache`);
-  const [cmd, ...pre] = runner ?? [node24];
-  const r = spawnSync(cmd, [...pre, '--experimental-sea-config', cfg], { encoding: 'utf8' });
-  if (r.status !== 0 || !existsSync(blob)) throw new Error(`SEA blob for ${arch}: exit ${r.status}: ${r.stderr || r.error?.message}`);
+  const make = (runner, useCodeCache) => {
+    const cfg = join(workDir, `sea-${arch}.json`);
+    writeFileSync(cfg, JSON.stringify({ main: js, output: blob, disableExperimentalSEAWarning: true, useCodeCache, useSnapshot: false }));
+    rmSync(blob, { force: true });
+    const [cmd, ...pre] = runner;
+    const r = spawnSync(cmd, [...pre, '--experimental-sea-config', cfg], { encoding: 'utf8' });
+    return r.status === 0 && existsSync(blob) ? undefined : `exit ${r.status}: ${(r.stderr || r.error?.message || '').trim().slice(-500)}`;
+  };
+  const runner = arch === process.arch ? [nodeBinary] : arch === 'arm64' && existsSync(QEMU) ? [QEMU, '-L', '/', nodeBinary] : undefined;
+  if (runner) {
+    const err = make(runner, true);
+    if (!err) return blob;
+    if (arch === process.arch) throw new Error(`SEA blob for ${arch}: ${err}`);
+    console.warn(`warning: the ${arch} Node did not run under ${QEMU} (${err}): the ${arch} executable has no code cache`);
+  } else {
+    console.warn(`warning: cannot run the ${arch} Node here (no ${QEMU}): the ${arch} executable has no code cache`);
+  }
+  const err = make([node24], false);
+  if (err) throw new Error(`SEA blob for ${arch}: ${err}`);
   return blob;
 }
 
