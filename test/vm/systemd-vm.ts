@@ -249,7 +249,9 @@ export class SystemdVm {
     const deadline = Date.now() + timeout;
     this.pid1 = 0;
     while (!this.pid1) {
-      this.pid1 = childrenOf(this.nspawn.pid!).find((p) => cmdline(p).includes('systemd')) ?? 0;
+      // The child nspawn forks is itself systemd-nspawn until it execs the container's init: wait for the exec
+      // (its argv[0] is systemd's path), or commands would enter the host's namespaces.
+      this.pid1 = childrenOf(this.nspawn.pid!).find((p) => /^\/(usr\/)?lib\/systemd\/systemd(\s|$)/.test(cmdline(p))) ?? 0;
       if (this.pid1) break;
       if (exited || Date.now() > deadline) throw new Error(`systemd-nspawn did not start the container: ${this.nspawnOut.trim()}`);
       await sleep(50);
