@@ -281,7 +281,7 @@ export class SystemdVm {
 
   private async powerOff(): Promise<void> {
     const n = this.nspawn;
-    if (this.pid1) { try { process.kill(this.pid1, 'SIGKILL'); } catch { /* gone */ } }
+    for (const p of [this.pid1, ...(n?.pid ? childrenOf(n.pid) : [])]) { if (p) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } } }
     if (n && n.exitCode === null && n.signalCode === null) {
       await Promise.race([new Promise((r) => n.once('exit', r)), sleep(5000)]);
       try { n.kill('SIGKILL'); } catch { /* gone */ }
@@ -381,7 +381,10 @@ export class SystemdVm {
     if (this.destroyed) return;
     this.destroyed = true;
     live.delete(this);
-    for (const p of [this.pid1, this.nspawn?.pid, this.holder?.pid, ...(this.holder?.pid ? childrenOf(this.holder.pid) : [])]) {
+    // The container's PID 1, and (should it not be known) every child of nspawn: killing a PID namespace's init
+    // ends the namespace; killing only nspawn would leave the container running.
+    const nspawnKids = this.nspawn?.pid ? childrenOf(this.nspawn.pid) : [];
+    for (const p of [this.pid1, ...nspawnKids, this.nspawn?.pid, this.holder?.pid, ...(this.holder?.pid ? childrenOf(this.holder.pid) : [])]) {
       if (p) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
     }
     const until = Date.now() + 3000;
