@@ -14,7 +14,8 @@ const LEVEL_NAMES = ['VERBOSE', 'INFO', 'WARNING', 'ERROR'];
  */
 export interface Appender {
   level: Level;
-  write(line: string): void;
+  /** Writes one formatted line (ending in a newline); `level` is the line's level. */
+  write(line: string, level?: Level): void;
   close?(): void;
   kind?: 'file' | 'console' | 'stream' | 'memory';
   target?: unknown;
@@ -71,7 +72,7 @@ export class Logger {
     if (this.appenders.length === 0 || level < this.minLevel) return;
     const line = `${new Date().toISOString()} ${LEVEL_NAMES[level]} ${this.prefix} ${escapeNonAscii(this.redact(msg))}\n`;
     for (const a of this.appenders) if (level >= a.level) {
-      try { a.write(line); } catch { /* a broken appender must never break the agent */ }
+      try { a.write(line, level); } catch { /* a broken appender must never break the agent */ }
     }
   }
   verbose(msg: string): void { this.log(Level.VERBOSE, msg); }
@@ -97,15 +98,40 @@ export function fileAppender(path: string, level: Level): Appender {
   };
 }
 
-/** Writes to a stream (stdout, stderr). */
+/** syslog priorities of our levels (sd-daemon(3) prefixes): VERBOSE debug, INFO info, WARNING warning, ERROR err. */
+const JOURNAL_PRIORITY = [7, 6, 4, 3];
+
+/**
+ * Whether `fd` is the systemd journal's stream (systemd.exec(5), `$JOURNAL_STREAM` = `<device>:<inode>` of the
+ * stream systemd connected to stdout/stderr): then lines carry a `<priority>` prefix that journald turns into the
+ * entry's priority, so `journalctl -p warning` shows the agent's warnings and errors.
+ */
+export function isJournalStream(fd: number, env: NodeJS.ProcessEnv = process.env): boolean {
+  const m = /^(\d+):(\d+)$/.exec(env.JOURNAL_STREAM ?? '');
+  if (!m) return false;
+  try {
+    const st = fs.fstatSync(fd, { bigint: true });
+    return st.dev === BigInt(m[1]) && st.ino === BigInt(m[2]);
+  } catch { return false; }
+}
+
+/** Writes to a stream (stdout, stderr); to the journal with each line's priority prefix (see isJournalStream). */
 export function streamAppender(stream: NodeJS.WritableStream & { fd?: number }, level: Level): Appender {
+  const fd0 = (stream as { fd?: number }).fd;
+  const journal = typeof fd0 === 'number' && isJournalStream(fd0);
   return {
     level,
     kind: 'stream',
     target: stream,
-    write(line) {
+    write(line, lineLevel) {
+      let text = line;
+      if (journal) {
+        const prio = `<${JOURNAL_PRIORITY[lineLevel ?? Level.INFO] ?? 6}>`;
+        // Every physical line is its own journal entry: each gets the prefix.
+        text = line.replace(/[^\n]*\n/g, (l) => prio + l);
+      }
       const fd = (stream as { fd?: number }).fd;
-      if (typeof fd === 'number') fs.writeSync(fd, line); else stream.write(line);
+      if (typeof fd === 'number') fs.writeSync(fd, text); else stream.write(text);
     },
   };
 }

@@ -26,8 +26,11 @@ export function swapUuid(id: string): string {
   return [rev(parts[0]), rev(parts[1]), rev(parts[2]), parts[3], parts[4]].join('-');
 }
 
+/** Where systemd looks for unit files, highest precedence first (systemd.unit(5), system manager). */
+export const AGENT_UNIT_DIRS = ['/etc/systemd/system', '/run/systemd/system', '/usr/local/lib/systemd/system', '/lib/systemd/system', '/usr/lib/systemd/system'];
+
 export class LinuxOS extends OsBase {
-  /** Agent service name (§9.3). */
+  /** Agent service name the distro's own package uses (§9.3); `agentUnit()` is the one installed here. */
   agentServiceName = 'waagent';
   /** Delay between last-resort interface restart attempts, ms (tests set 0). */
   retryDelayMs = 5000;
@@ -315,6 +318,28 @@ export class LinuxOS extends OsBase {
   /** Whether systemd is the running init (sd_booted(3): /run/systemd/system exists); systemctl is pointless otherwise. */
   systemdRunning(): boolean { return this.fs.exists('/run/systemd/system'); }
   protected systemctlOk(...args: string[]): Promise<ExecResult> { return this.runOk(['systemctl', ...args]); }
+  /**
+   * The agent's unit as installed on this machine (D31, README "Install on an image"): the distro's name
+   * (`walinuxagent` on Debian/Ubuntu) when a unit or init script of that name exists and is not masked, else
+   * `waagent` when one of that name does, else the distro's name. An image where our executable was installed as
+   * `waagent.service` beside no distro package is thus stopped, started and registered under the name it runs as.
+   */
+  agentUnit(): string {
+    const names = [...new Set([this.agentServiceName, 'waagent'])];
+    const installed = (n: string): boolean => {
+      for (const d of AGENT_UNIT_DIRS) {
+        const p = `${d}/${n}.service`;
+        const st = this.fs.lstat(p);
+        if (!st) continue;
+        // A unit masked in /etc or /run (a link to /dev/null) hides the ones below it.
+        if (st.isSymbolicLink() && this.fs.readlink(p) === '/dev/null') return false;
+        if (st.isFile() && st.size === 0) return false;
+        return true;
+      }
+      return this.fs.exists(`/etc/init.d/${n}`);
+    };
+    return names.find(installed) ?? this.agentServiceName;
+  }
   /** Stops the agent service (§9.3; generic: no-op). Throws CommandError on failure. */
   async stopAgentService(): Promise<void> { /* Default distro: no-op */ }
   /** Starts the agent service (§9.3; generic: no-op). */

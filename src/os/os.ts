@@ -26,6 +26,8 @@ export class HostFs {
   remove(abs: string): void { fs.rmSync(this.p(abs), { recursive: true, force: true }); }
   stat(abs: string): fs.Stats | undefined { try { return fs.statSync(this.p(abs)); } catch { return undefined; } }
   lstat(abs: string): fs.Stats | undefined { try { return fs.lstatSync(this.p(abs)); } catch { return undefined; } }
+  /** The target of a symbolic link as stored (not resolved), or undefined. */
+  readlink(abs: string): string | undefined { try { return fs.readlinkSync(this.p(abs)); } catch { return undefined; } }
   chmod(abs: string, mode: number): void { fs.chmodSync(this.p(abs), mode); }
   chown(abs: string, uid: number, gid: number): void { fs.chownSync(this.p(abs), uid, gid); }
 }

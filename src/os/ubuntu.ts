@@ -1,5 +1,5 @@
 /**
- * Ubuntu (provisioning-and-os.md §9.2–§9.4): service `walinuxagent` (systemctl start/stop, unmask/mask to register);
+ * Ubuntu (provisioning-and-os.md §9.2–§9.4): service `walinuxagent` (or the installed `waagent`: LinuxOS.agentUnit; systemctl start/stop, unmask/mask to register);
  * 18.04–24.04 restart systemd-networkd as the last-resort publish, later releases bounce the link with `ip`.
  */
 import { LinuxOS } from './linux';
@@ -10,13 +10,13 @@ export class UbuntuOS extends LinuxOS {
   override removesPersistentNetRules(): boolean { return false; }
   private get legacy(): boolean { return compareVersions(this.distro.version, '18.04') < 0; }
   override async stopAgentService(): Promise<void> {
-    if (this.legacy) await this.runOk(['service', this.agentServiceName, 'stop']); else await this.systemctlOk('stop', this.agentServiceName);
+    if (this.legacy) await this.runOk(['service', this.agentServiceName, 'stop']); else await this.systemctlOk('stop', this.agentUnit());
   }
   override async startAgentService(): Promise<void> {
-    if (this.legacy) await this.runOk(['service', this.agentServiceName, 'start']); else await this.systemctlOk('start', this.agentServiceName);
+    if (this.legacy) await this.runOk(['service', this.agentServiceName, 'start']); else await this.systemctlOk('start', this.agentUnit());
   }
-  override async registerAgentService(): Promise<void> { await this.systemctlOk('unmask', this.agentServiceName); }
-  override async unregisterAgentService(): Promise<void> { await this.systemctlOk('mask', this.agentServiceName); }
+  override async registerAgentService(): Promise<void> { await this.systemctlOk('unmask', this.agentUnit()); }
+  override async unregisterAgentService(): Promise<void> { await this.systemctlOk('mask', this.agentUnit()); }
   override async restartSshd(): Promise<void> {
     await this.runOk(['systemctl', '--job-mode=ignore-dependencies', 'try-reload-or-restart', 'ssh']);
   }

@@ -21,12 +21,12 @@ import type { Recorded, Summary } from '../fabric/simulator';
 /** Repository top (this file is compiled to build/test/vm/vm.js). */
 export const TOP = join(__dirname, '..', '..', '..');
 const NODE = process.execPath;
-const SIM_JS = join(TOP, 'build', 'test', 'fabric', 'run-simulator.js');
+export const SIM_JS = join(TOP, 'build', 'test', 'fabric', 'run-simulator.js');
 const RUNNER_JS = join(TOP, 'build', 'test', 'vm', 'agent-runner.js');
 /** Capabilities no process in the VM keeps: they act on the host kernel as a whole (device nodes, modules, clock,
  *  raw I/O). Applied with setpriv before the chroot. */
 export const DROP_CAPS = ['setpriv', '--bounding-set', '-mknod,-sys_module,-sys_time,-sys_rawio,-sys_boot,-syslog,-wake_alarm,-sys_nice'];
-const AGENT_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', LANG: 'C.UTF-8', TERM: 'dumb' };
+export const AGENT_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', LANG: 'C.UTF-8', TERM: 'dumb' };
 
 export interface VmOptions {
   scenario: Scenario;
@@ -193,7 +193,7 @@ export function agentCommand(override?: string): string {
 
 /** Host path of `p` as the lowest layer sees it, with symlinked parents resolved (so the image layer never puts a
  *  directory where the host has a symlink, e.g. /sbin → usr/sbin). */
-function resolveHostParent(p: string): string {
+export function resolveHostParent(p: string): string {
   let dir = dirname(p);
   const tail: string[] = [p.slice(dir.length + 1)];
   while (!existsSync(dir)) { tail.unshift(dir.slice(dirname(dir).length + 1)); dir = dirname(dir); }
@@ -208,7 +208,7 @@ export function imageWrite(imageDir: string, p: string, data: string | Buffer, m
   chmodSync(target, mode);
 }
 
-function leaseFile(): string {
+export function leaseFile(): string {
   return [
     'lease {',
     '  interface "eth0";',
@@ -307,7 +307,7 @@ exec sleep 2147483647
 `;
 
 /** Host folders that the VM's fresh /tmp and /run would hide but the VM needs: the project and the test's Node. */
-function hiddenHostPaths(): string[] {
+export function hiddenHostPaths(): string[] {
   const hidden = (p: string) => /^\/(tmp|run)\//.test(p);
   const want = [realpathSync(TOP), dirname(dirname(realpathSync(NODE)))];
   return [...new Set(want.filter(hidden))].filter((p) => !/\s/.test(p));
