@@ -43,7 +43,7 @@ function sourceDateEpoch() {
 }
 
 const version = args.version ?? sourceVersion();
-if (!/^\d+(\.\d+){1,3}([+~][0-9A-Za-z.]+)?$/.test(version)) throw new Error(`bad version ${JSON.stringify(version)}`);
+if (!/^\d+(\.\d+){1,3}([+~][0-9A-Za-z.]+)?$/.test(version)) { console.error(`package failed: bad version ${JSON.stringify(version)}`); process.exit(1); }
 const epoch = sourceDateEpoch();
 const out = args.out ?? join(top, 'dist', 'packages');
 const arches = args.arch?.length ? args.arch : ['x64', 'arm64'];
