@@ -93,7 +93,9 @@ function buildDeb(arch, bin, work) {
     `Installed-Size: ${installedSizeKb(root)}`,
     'Depends: openssl, ca-certificates',
     'Recommends: openssh-server, sudo, iptables | nftables, parted, eject',
-    `Provides: ${others}`,
+    // Not `Provides: walinuxagent`: Debian's waagent says `Conflicts: walinuxagent`, and dpkg -i refuses a package
+    // that provides a name an installed package conflicts with (it only removes conflictors we Replace).
+    'Provides: waagent',
     `Conflicts: ${others}`,
     `Replaces: ${others}`,
     'Section: admin',

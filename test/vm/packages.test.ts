@@ -47,7 +47,8 @@ test('packages: .deb content, control fields and conffiles per architecture', { 
     assert.equal(field('Package'), 'waagent-ts');
     assert.equal(field('Version'), VERSION);
     assert.equal(field('Architecture'), arch);
-    for (const f of ['Conflicts', 'Replaces', 'Provides']) assert.equal(field(f), 'waagent, walinuxagent', f);
+    for (const f of ['Conflicts', 'Replaces']) assert.equal(field(f), 'waagent, walinuxagent', f);
+    assert.equal(field('Provides'), 'waagent');
     const ctl = mkdtempSync(join(tmpdir(), 'waagent-debctl-'));
     const root = mkdtempSync(join(tmpdir(), 'waagent-debroot-'));
     try {
@@ -179,6 +180,9 @@ test('packages under systemd: dpkg -i over Debian\'s waagent 2.7.3 swaps them; u
     const vm = await createSystemdVm({ scenario });
     const upgrade = mkdtempSync(join(tmpdir(), 'waagent-upgrade-'));
     try {
+      // A VM, not a container build: the host's policy-rc.d (Docker's "exit 101", seen through the overlay) would make
+      // deb-systemd-invoke refuse every start, as Debian policy wants in an image build.
+      await vm.sh(['rm', '-f', '/usr/sbin/policy-rc.d']);
       // The image: Debian's waagent installed with dpkg (its Python dependencies from the cache when the host lacks them).
       const deps = ['python3-distro', 'python3-pkg-resources', 'lsb-release'];
       for (const d of deps) {
@@ -200,7 +204,7 @@ test('packages under systemd: dpkg -i over Debian\'s waagent 2.7.3 swaps them; u
       assert.equal(swap.code, 0, `dpkg -i: ${swap.stdout}${swap.stderr}`);
       assert.match(swap.stdout, /Removing waagent|remov/i);
       assert.equal(await pkgStatus(vm, 'waagent-ts'), 'install ok installed');
-      assert.match(await pkgStatus(vm, 'waagent'), /^(deinstall|purge) ok (config-files|not-installed)$/, 'theirs is not gone');
+      assert.match(await pkgStatus(vm, 'waagent'), /^(install|deinstall|purge) ok (config-files|not-installed)$/, 'theirs is not gone');
       assert.equal((await vm.exec(['test', '-e', '/usr/lib/python3/dist-packages/azurelinuxagent'])).code, 1, 'the Python agent\'s modules are left');
       assert.equal(vm.readFile('/etc/waagent.conf')?.toString(), conf, '/etc/waagent.conf was not kept');
       assert.equal(vm.readFile('/var/lib/waagent/operator-note')?.toString(), 'kept\n', '/var/lib/waagent was lost with the replaced package');
@@ -252,7 +256,7 @@ test('packages under systemd: dpkg -i over Debian\'s waagent 2.7.3 swaps them; u
       assert.equal(purge.code, 0, `dpkg --purge: ${purge.stdout}${purge.stderr}`);
       assert.equal(vm.readFile('/etc/waagent.conf'), undefined, '/etc/waagent.conf left after purge');
       assert.equal((await vm.exec(['test', '-e', '/var/lib/waagent'])).code, 1, '/var/lib/waagent left after purge');
-      assert.equal((await pkgStatus(vm, 'waagent-ts')).replace(/^unknown ok /, ''), 'not-installed');
+      assert.match(await pkgStatus(vm, 'waagent-ts'), /^(|\w+ ok not-installed)$/, 'dpkg still knows waagent-ts after purge');
     } finally {
       await vm.destroy();
       rmSync(upgrade, { recursive: true, force: true });
