@@ -154,7 +154,7 @@ test('packages: dpkg -i / -r / --purge with no init running (image build): nothi
       assert.equal(purge.code, 0, `dpkg --purge: ${purge.stdout}${purge.stderr}`);
       assert.equal(vm.readFile('/etc/waagent.conf'), undefined, 'dpkg --purge left /etc/waagent.conf');
       assert.equal((await vm.exec(['test', '-e', '/etc/systemd/system/multi-user.target.wants/walinuxagent.service'])).code, 1, 'purge left the wants link');
-    } finally { await vm.destroy(); }
+    } finally { await vm.destroy({ removeFiles: true }); }
   });
 
 // ---- under systemd: swap, upgrade, remove, purge -------------------------------------------------------------------

@@ -108,7 +108,7 @@ test('proxy: HttpProxy.Host with user:password — the status blob goes through 
       // The proxy never saw a request without credentials it had to refuse, and no Proxy-Authorization reached storage.
       for (const q of reqs) assert.equal(q.headers['proxy-authorization'], undefined, `${q.path} carried Proxy-Authorization past the proxy`);
       await assertSecretNowhere(vm, PASSWORD, seen);
-    } finally { await vm.destroy(); }
+    } finally { await vm.destroy({ removeFiles: true }); }
   });
 
 test('proxy: a wrong password in http_proxy gives a clear error naming the proxy and retries (not a hang); Ready still goes to the wire server; no secret leaks',
@@ -136,5 +136,5 @@ test('proxy: a wrong password in http_proxy gives a clear error naming the proxy
         `no clear proxy error:\n${agentLog.slice(-3000)}`);
       assert.ok(!agentLog.includes(wrong), 'the wrong password is in the agent log');
       await assertSecretNowhere(vm, wrong, seen);
-    } finally { await vm.destroy(); }
+    } finally { await vm.destroy({ removeFiles: true }); }
   });
