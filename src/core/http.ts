@@ -231,7 +231,11 @@ export async function httpRequest(req: HttpRequest, proxyConf?: ProxyConfig): Pr
     r.setTimeout(timeoutMs, () => r.destroy(new HttpIoError(`no data from ${url.host} for ${timeoutMs} ms`, 'ETIMEDOUT')));
     r.on('error', (e) => {
       if ((e as Error).name === 'AbortError') reject(e);
-      else reject(e instanceof HttpIoError ? e : new HttpIoError(`${options.method} ${url.host}: ${e.message}`, (e as NodeJS.ErrnoException).code));
+      else if (e instanceof HttpIoError) reject(e);
+      // Through a proxy, say so: a proxy that refuses the credentials of a request with a body may answer and close
+      // before reading it (tinyproxy does), and the client then sees only a reset.
+      else if (proxy && url.protocol === 'http:') reject(new HttpIoError(`${options.method} ${url.host} through proxy ${describeProxy(proxy)}: ${e.message} (the proxy closed the connection without an answer it could read; check the proxy and its credentials)`, (e as NodeJS.ErrnoException).code));
+      else reject(new HttpIoError(`${options.method} ${url.host}: ${e.message}`, (e as NodeJS.ErrnoException).code));
     });
     if (body !== undefined) r.end(body); else r.end();
   });

@@ -99,3 +99,19 @@ test('CONNECT through an authenticated proxy for https: credentials on the CONNE
     assert.equal(c?.auth, `Basic ${Buffer.from('agent:right').toString('base64')}`);
   } finally { await proxy.close(); await new Promise<void>((r) => sink.close(() => r())); }
 });
+
+test('a proxy that resets a request with a body (tinyproxy refusing credentials): the error names the proxy, not only the target', async () => {
+  // Reads the request head, then closes with the body unread: the client sees a reset (RST), never an answer.
+  const sink = net.createServer((s) => { s.once('data', () => { s.resetAndDestroy(); }); });
+  await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
+  try {
+    const port = (sink.address() as AddressInfo).port;
+    await assert.rejects(httpRequest({ method: 'PUT', url: 'http://store.invalid/blob', body: Buffer.alloc(64 * 1024), useProxy: true, timeoutMs: 3000 },
+      { host: 'agent:s3cret-pw@127.0.0.1', port }), (e: Error) => {
+      assert.ok(e instanceof HttpIoError, 'retryable transport-level error');
+      assert.match(e.message, new RegExp(`^PUT store\\.invalid through proxy 127\\.0\\.0\\.1:${port}: .*check the proxy and its credentials`));
+      assert.doesNotMatch(e.message, /s3cret-pw/);
+      return true;
+    });
+  } finally { await new Promise((r) => sink.close(r)); }
+});
