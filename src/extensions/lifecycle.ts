@@ -322,12 +322,15 @@ export class Lifecycle {
       for (const t of targets) {
         try {
           disableResults.set(t.name ?? h.name, await this.runOp(oldDir, oldHm, 'disable', t.seq, {}, t.name));
+          if (t.name !== undefined) oldDir.setMcState(t.name, 'disabled');
         } catch (e) {
           if (!cont) throw stop(e);
           disableResults.set(t.name ?? h.name, e instanceof CommandFailure ? e.result : String(OPERATION_CODES.disable));
           this.log.warn(`[${h.name}] old version's disable failed; continueOnUpdateFailure: going on`);
         }
       }
+      // a successful disable leaves the old version Installed: a retry after a failure skips step 1 (§5.4 recovery)
+      if (!mc || oldDir.enabledMcExtensions().length === 0) oldDir.setState('Installed');
     }
     // 2. copy mrseq and status files
     this.copyState(oldDir, newDir);
