@@ -34,8 +34,8 @@ export interface ProcessorOptions {
   /** Dependency waits: poll period (5 s) and the shared deadline (90 min); tests shorten them. */
   waitPollMs?: number;
   waitDeadlineMs?: number;
-  /** Called after every item (the status timer can upload progress). */
-  onProgress?: () => void;
+  /** Called when the items start and after every item with the result so far (the status timer uploads progress). */
+  onProgress?: (sofar: ProcessResult) => void;
   signal?: AbortSignal;
 }
 
@@ -85,6 +85,7 @@ export async function processGoalState(ec: ExtensionsConfigDoc, incarnation: str
     const items = orderItems(handlers);
     const deadline = Date.now() + (o.waitDeadlineMs ?? 90 * 60_000);
     let depError: string | undefined;
+    o.onProgress?.(result);
     for (let i = 0; i < items.length; i++) {
       if (o.signal?.aborted) break;
       const item = items[i];
@@ -97,7 +98,7 @@ export async function processGoalState(ec: ExtensionsConfigDoc, incarnation: str
       if (depError) { dependencyFailure(item, depError, o, result); continue; }
       const out: ItemOutcome = await o.lifecycle.processItem(item);
       if (out.version) result.versions.set(h.name, out.version);
-      o.onProgress?.();
+      o.onProgress?.(result);
       if (!waitsAfter(items, i)) continue;
       if (!out.ok) { depError = `Skipping processing of extensions since execution of dependent extension ${itemName(item)} failed`; continue; }
       if (!item.settings || h.state !== 'enabled') continue;
