@@ -263,3 +263,66 @@ test('Extensions.Enabled=n: 1009/1010, status file overwritten, no command (§11
     assert.deepEqual(entries.map((e) => [e.handlerName, e.status, e.code]), [[N, 'NotReady', 1009], ['U', 'NotReady', 1010]]);
   } finally { bed.cleanup(); }
 });
+
+test('multi-config: per-extension enable, a failing one gets a placeholder, a deleted one loses its files (§9.3)', async () => {
+  const bed = makeFakeBed();
+  try {
+    bed.manifests.set('1.0.0', hm({ supportsMultipleExtensions: true }));
+    const mcSettings = (exts: [string, number, string][]) => ({
+      name: 'RC', version: '1.0.0', runtimeSettings: [], dependsOn: [],
+      extensionRuntimeSettings: exts.map(([name, seq, state]) => ({ name, seqNo: String(seq), state, json: '{"runtimeSettings":[{"handlerSettings":{"publicSettings":{}}}]}' })),
+    });
+    bed.react = (a) => (a.operation === 'enable' && a.extensionName === 'bad' ? { exitCode: 4 } : undefined);
+    const ec1 = extConfig([plugin('RC', '1.0.0')], [mcSettings([['one', 1, 'enabled'], ['bad', 2, 'enabled'], ['gone', 3, 'enabled']])]);
+    const { r, lifecycle } = await run(bed, ec1);
+    assert.deepEqual(bed.events.filter((e) => /^(install|enable)/.test(e)), ['install@1.0.0:one', 'enable@1.0.0:one', 'enable@1.0.0:bad', 'enable@1.0.0:gone']);
+    const enableOne = bed.calls.find((c) => c.op === 'enable' && c.env.ConfigExtensionName === 'one')!;
+    assert.equal(enableOne.env.ConfigSequenceNumber, '1');
+    const d = `${L}/RC-1.0.0`;
+    const ph = JSON.parse(bed.read(`${d}/status/bad.2.status`));
+    assert.equal(ph[0].status.name, 'RC.bad');
+    assert.equal(ph[0].status.code, 1009);
+    assert.match(ph[0].status.formattedMessage.message, /^Error processing MultiConfig extension RC.bad: \[MultiConfigExtensionEnableError\] \[ExtensionOperationError\] Non-zero exit code: 4/);
+    const hs = JSON.parse(bed.read(`${d}/config/HandlerStatus`));
+    assert.equal(hs.status, 'Ready');
+    const entries = buildHandlerEntries(bed.fs, L, { handlers: r.handlers, versions: r.versions, memo: lifecycle.memo, notAllowed: r.notAllowed, now: new Date() }, {
+      readExtensionStatus: (_h, file) => ({ status: file.startsWith('bad') ? 'error' : 'success', code: 0 }),
+    });
+    assert.deepEqual(entries.map((e) => [e.runtimeSettings?.extensionName, e.runtimeSettings?.sequenceNumber, e.runtimeSettings?.status.status]), [['one', 1, 'success'], ['bad', 2, 'error'], ['gone', 3, 'success']]);
+    // "gone" deleted by the user: disabled, files removed, entry gone
+    bed.events.length = 0;
+    const ec2 = extConfig([plugin('RC', '1.0.0')], [mcSettings([['one', 1, 'enabled'], ['gone', 3, 'disabled']])]);
+    const { r: r2, lifecycle: lc2 } = await run(bed, ec2);
+    assert.deepEqual(bed.events.filter((e) => /^(disable|enable)/.test(e)), ['disable@1.0.0:gone', 'enable@1.0.0:one']);
+    assert.equal(bed.exists(`${d}/config/gone.3.settings`), false);
+    assert.equal(bed.exists(`${d}/config/gone.HandlerState`), false);
+    const e2 = buildHandlerEntries(bed.fs, L, { handlers: r2.handlers, versions: r2.versions, memo: lc2.memo, notAllowed: r2.notAllowed, now: new Date() }, {
+      readExtensionStatus: () => ({ status: 'success', code: 0 }),
+    });
+    assert.deepEqual(e2.map((e) => e.runtimeSettings?.extensionName), ['one']);
+  } finally { bed.cleanup(); }
+});
+
+test('events folder pruning keeps VMAccess working: ≤ 500 entries, old .tld first, fresh .tmp kept (§10.3)', async () => {
+  const { pruneLegacyEvents } = await import('../../src/extensions/telemetry');
+  const fsm = await import('node:fs');
+  const bed = makeFakeBed();
+  try {
+    bed.fs.mkdir(`${L}/events`, 0o700);
+    const now = Date.now();
+    for (let i = 0; i < 1200; i++) {
+      const f = bed.p(`${L}/events/${1000 + i}.tld`);
+      fsm.writeFileSync(f, 'x');
+      const t = (now - (i < 100 ? 2 * 86400_000 : (1200 - i) * 1000)) / 1000;
+      fsm.utimesSync(f, t, t);
+    }
+    fsm.writeFileSync(bed.p(`${L}/events/1.tmp`), 'x');
+    const removed = pruneLegacyEvents(bed.fs, L, now);
+    const left = fsm.readdirSync(bed.p(`${L}/events`));
+    assert.equal(left.length, 500);
+    assert.equal(removed, 701);
+    assert.ok(left.includes('1.tmp'));
+    assert.ok(left.includes('2199.tld'));
+    assert.ok(!left.includes('1000.tld'));
+  } finally { bed.cleanup(); }
+});
