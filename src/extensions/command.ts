@@ -14,7 +14,7 @@ import { handlerLauncher, spawnToFiles } from '../os/handler-launch';
 import { ExtensionError, ExtErrorCode } from './errors';
 import { OPERATION_ERROR_CODES, type HandlerOperation } from './handler-files';
 import { handlerLogger } from './handler-log';
-import { pyJson } from './py-json';
+import { pyJson, decodeBackslashReplace } from './py-json';
 
 // ---- timeouts (§6.5) -----------------------------------------------------------------------------------------------
 
@@ -118,31 +118,6 @@ export function shellCommand(realHandlerDir: string, commandLine: string): strin
 
 /** Characters kept per stream and in the composed text (HEAD's TELEMETRY_MESSAGE_MAX_LEN). */
 export const OUTPUT_MAX_CHARS = 3200;
-
-/** Decodes UTF-8 like Python's `errors='backslashreplace'`: every byte of an invalid sequence becomes `\xNN`. */
-export function decodeBackslashReplace(buf: Buffer): string {
-  let out = ''; let i = 0; let start = 0;
-  const flush = (end: number): void => { if (end > start) out += buf.toString('utf8', start, end); };
-  while (i < buf.length) {
-    const b = buf[i];
-    let n = 0; let lo = 0x80; let hi = 0xbf;
-    if (b < 0x80) { i++; continue; }
-    if (b >= 0xc2 && b <= 0xdf) n = 1;
-    else if (b >= 0xe0 && b <= 0xef) { n = 2; if (b === 0xe0) lo = 0xa0; if (b === 0xed) hi = 0x9f; }
-    else if (b >= 0xf0 && b <= 0xf4) { n = 3; if (b === 0xf0) lo = 0x90; if (b === 0xf4) hi = 0x8f; }
-    let ok = n > 0 && i + n < buf.length;
-    for (let k = 1; ok && k <= n; k++) {
-      const c = buf[i + k];
-      if (c === undefined || c < (k === 1 ? lo : 0x80) || c > (k === 1 ? hi : 0xbf)) ok = false;
-    }
-    if (ok) { i += n + 1; continue; }
-    flush(i);
-    out += `\\x${b.toString(16).padStart(2, '0')}`;
-    i++; start = i;
-  }
-  flush(i);
-  return out;
-}
 
 /** Reads the last `maxBytes` of an open file (from byte 0 if shorter), skipping a cut character at the start. */
 export function readTail(fd: number, maxBytes = OUTPUT_MAX_CHARS): string {

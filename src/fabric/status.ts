@@ -38,9 +38,10 @@ export interface ExtensionSettingsStatus {
   configurationAppliedTime?: string;
   operation?: string;
   status: string;
-  code: number;
+  /** Passed through as the extension wrote it: a number, or a string such as "0" (extensions.md §8.2 rule 5). */
+  code: number | string;
   formattedMessage?: FormattedMessage;
-  substatus?: { name: string; status: string; code: number; formattedMessage?: FormattedMessage }[];
+  substatus?: { name: string; status: string; code: number | string; formattedMessage?: FormattedMessage }[];
 }
 
 /** One entry of handlerAggregateStatus. */

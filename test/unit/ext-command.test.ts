@@ -7,11 +7,12 @@ import * as fs from 'node:fs';
 import { makeExtBed, recordingRunner, type ExtBed } from './ext-run-helpers';
 import { log, memoryAppender, Level } from '../../src/core/log';
 import {
-  runHandlerCommand, handlerCommandEnv, childEnvironment, composeOutput, decodeBackslashReplace, fullCommand, shellCommand,
+  runHandlerCommand, handlerCommandEnv, childEnvironment, composeOutput, fullCommand, shellCommand,
   commandStats, type RunHandlerCommandOptions,
 } from '../../src/extensions/command';
-import { chooseHandlerLauncher, scopeLauncher, directLauncher, handlerSlice } from '../../src/os/handler-launch';
+import { chooseHandlerLauncher, scopeLauncher, directLauncher, handlerSlice, setHandlerLauncher } from '../../src/os/handler-launch';
 import { appendCapped } from '../../src/extensions/handler-log';
+import { decodeBackslashReplace } from '../../src/extensions/py-json';
 import type { HandlerOperation } from '../../src/extensions/handler-files';
 
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -348,4 +349,20 @@ test('launch strategy: direct without systemd; scope only when /run/systemd/syst
   assert.deepEqual(argv.slice(7), ['/bin/sh', '-c', '/var/lib/waagent/Microsoft.AKS-Engine-1.0/bin/x enable']);
   assert.equal(handlerSlice('Pub.Type.X-1'), 'azure-vmextensions-Pub.Type.X_1.slice');
   assert.deepEqual(directLauncher.argv('c', { operation: 'enable', name: 'n' }), ['/bin/sh', '-c', 'c']);
+});
+
+test('scope strategy: the command runs through systemd-run with the unit and slice of the handler, same semantics', async () => {
+  const bed = makeExtBed();
+  try {
+    // a stand-in for systemd-run: records its arguments, then runs what follows its options (as --scope does: exec)
+    bed.write('/fakebin/systemd-run', '#!/bin/sh\necho "$@" > "$0.args"\nwhile [ "$1" != /bin/sh ]; do shift; done\nexec "$@"\n', 0o755);
+    setHandlerLauncher(bed.ctx.os, scopeLauncher);
+    bed.handler(N, V, '#!/bin/sh\necho "args=$*"; exit 4\n');
+    const r = await runHandlerCommand({ ...opts(bed, 'disable'), commandLine: 'bin/run.sh a  b', agentEnv: { PATH: `${bed.p('/fakebin')}:${PATH}` } });
+    assert.equal(r.exitCode, 4);
+    assert.equal(r.error?.code, 1010);
+    assert.match(r.output, /args=a b/);
+    const args = bed.read('/fakebin/systemd-run.args').trim();
+    assert.match(args, new RegExp(`^--quiet --property=CPUAccounting=no --property=MemoryAccounting=no --unit=disable_[0-9a-f-]{36} --scope --slice=azure-vmextensions-Test.Ext_Handler.slice /bin/sh -c ${bed.p(H)}/bin/run.sh a  b$`));
+  } finally { bed.cleanup(); }
 });
