@@ -5,7 +5,7 @@
  * unreadable file left by WALinuxAgent reads as missing.
  */
 import type { HostFs } from '../os/os';
-import { handlerDirsOnDisk } from './plan';
+import { handlerDirsOnDisk, safeName } from './plan';
 
 export type HandlerStateName = 'NotInstalled' | 'Installed' | 'Enabled' | 'FailedUpgrade';
 const STATES: readonly HandlerStateName[] = ['NotInstalled', 'Installed', 'Enabled', 'FailedUpgrade'];
@@ -46,14 +46,18 @@ export function compareExtVersions(a: string, b: string): number {
 /** One handler directory `<L>/<N>-<V>` and its state files. */
 export class HandlerDir {
   readonly path: string;
+  /** False when name or version could leave Lib.Dir (goal-state or manifest data): nothing is read or written. */
+  readonly safe: boolean;
   constructor(private readonly fs: HostFs, readonly libDir: string, readonly name: string, readonly version: string) {
+    this.safe = safeName(name) && safeName(version);
     this.path = `${libDir}/${name}-${version}`;
   }
   get configDir(): string { return `${this.path}/config`; }
   get statusDir(): string { return `${this.path}/status`; }
-  exists(): boolean { return !!this.fs.lstat(this.path)?.isDirectory(); }
+  exists(): boolean { return this.safe && !!this.fs.lstat(this.path)?.isDirectory(); }
 
   private readSmall(rel: string): string | undefined {
+    if (!this.safe) return undefined;
     try { return this.fs.readText(`${this.path}/${rel}`, 64 * 1024); } catch { return undefined; }
   }
 
@@ -70,6 +74,7 @@ export class HandlerDir {
   }
 
   ensureDirs(): void {
+    if (!this.safe) throw new Error(`unsafe handler directory name ${JSON.stringify(`${this.name}-${this.version}`)}`);
     if (!this.exists()) this.fs.mkdir(this.path, 0o755);
     if (!this.fs.lstat(this.configDir)?.isDirectory()) this.fs.mkdir(this.configDir, 0o700);
     if (!this.fs.lstat(this.statusDir)?.isDirectory()) this.fs.mkdir(this.statusDir, 0o700);
@@ -123,7 +128,7 @@ export class HandlerDir {
     }
   }
 
-  remove(): void { this.fs.remove(this.path); }
+  remove(): void { if (this.safe) this.fs.remove(this.path); }
 }
 
 /**

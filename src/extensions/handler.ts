@@ -60,7 +60,7 @@ export class ExtensionsHandler {
   }
 
   /** The goal state of this poll: starts processing when it is new; returns the status inputs to upload. */
-  onPoll(gs: GoalState): Partial<StatusInput> {
+  async onPoll(gs: GoalState): Promise<Partial<StatusInput>> {
     try {
       this.startUp();
       const ec = gs.extensionsConfig;
@@ -178,24 +178,24 @@ export class ExtensionsHandler {
     } catch (e) { this.ctx.log.warn(`Waiting for cloud-init: ${errorText(e)}`); }
   }
 
-  private itemStatus(item: PlanItem, version: string, deps: ReportDeps): string | undefined {
+  private async itemStatus(item: PlanItem, version: string, deps: ReportDeps): Promise<string | undefined> {
     const h = item.handler;
     const s = item.settings;
     if (!s) return undefined;
     const dir = new HandlerDir(this.ctx.os.fs, this.ctx.libDir, h.name, version);
     const file = statusFileName(s, h.supportsMultiConfig);
     if (!this.ctx.os.fs.exists(`${dir.statusDir}/${file}`)) return undefined;
-    try { return deps.readExtensionStatus(dir.path, file, h.supportsMultiConfig ? `${h.name}.${s.name}` : h.name, version, s.seqNo).status; } catch { return undefined; }
+    try { return (await deps.readExtensionStatus(dir.path, s, h.supportsMultiConfig, h.name, version)).status; } catch { return undefined; }
   }
 
   /** The status inputs of the next upload (§8.6, §8.7). */
-  statusInput(): Partial<StatusInput> {
+  async statusInput(): Promise<Partial<StatusInput>> {
     const out: Partial<StatusInput> = { supportedFeatures: [...SUPPORTED_FEATURES] };
     if (this.outcome) out.goalState = this.outcome;
     const v = this.view;
     if (v && this.deps && this.lifecycle) {
       try {
-        out.handlers = buildHandlerEntries(this.ctx.os.fs, this.ctx.libDir, {
+        out.handlers = await buildHandlerEntries(this.ctx.os.fs, this.ctx.libDir, {
           handlers: v.handlers as HandlerSpec[], versions: v.versions, memo: this.lifecycle.memo, notAllowed: v.notAllowed, now: new Date(),
         }, this.deps);
       } catch (e) { this.ctx.log.warn(`Building the handler statuses: ${errorText(e)}`); }
@@ -212,7 +212,7 @@ export class ExtensionsHandler {
       if (wait && !final) await new Promise((r) => setTimeout(r, wait));
       if (this.pollActive) return; // the poll's own upload carries the same status
       this.lastUploadAt = Date.now();
-      await this.link.uploadStatus(this.statusInput());
+      await this.link.uploadStatus(await this.statusInput());
     };
     this.uploading = go().catch((e) => this.ctx.log.warn(`status upload: ${errorText(e)}`)).finally(() => {
       this.uploading = undefined;

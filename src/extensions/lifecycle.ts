@@ -11,7 +11,7 @@ import type { Logger } from '../core/log';
 import { errorText } from '../core/log';
 import { ExtensionError, ExtErrorCode, errorCodeOf } from './errors';
 import type { ExtSettings, HandlerSpec, PlanItem } from './plan';
-import { itemName } from './plan';
+import { itemName, safeName } from './plan';
 import { HandlerDir, installedVersion, compareExtVersions } from './handler-state';
 
 export type Operation = 'install' | 'enable' | 'disable' | 'update' | 'uninstall';
@@ -39,6 +39,11 @@ export interface CommandOutcome {
   output: string;
   /** Node's signal name when the shell was killed by a signal. */
   signal?: string | null;
+  /** The runner's own rendering of a failure (§6.6 code and message) and result string (§6.3), when it has one. */
+  error?: { message: string; code: number };
+  resultCode?: string;
+  /** The agent stopped waiting (shutdown). */
+  aborted?: boolean;
 }
 
 export interface RunCommandArgs {
@@ -169,6 +174,11 @@ export class Lifecycle {
     } catch (e) {
       throw new CommandFailure(`[ExtensionError] Failed to launch '${fullCmd}': ${errorText(e)}`, code, String(code));
     }
+    if (r.aborted) throw new CommandFailure(`[ExtensionError] ${fullCmd}: the agent stopped while the command ran`, code, String(code));
+    if (r.error) {
+      this.log.warn(`[${label}] ${OPERATION_NAMES[op]} failed (code ${r.error.code})`);
+      throw new CommandFailure(r.error.message, r.error.code, r.resultCode ?? String(r.error.code));
+    }
     if (r.timedOut) {
       this.log.warn(`[${label}] ${OPERATION_NAMES[op]} timed out after ${timeout} s`);
       throw new CommandFailure(`[ExtensionError] Timeout(${timeout}): ${fullCmd}\n${r.output}`, ExtErrorCode.PluginHandlerScriptTimedout, String(ExtErrorCode.PluginHandlerScriptTimedout));
@@ -214,6 +224,7 @@ export class Lifecycle {
     }
     const selected = this.deps.selectVersion(manifest, h.version, installed);
     if (!selected) return this.fail(h, installed ?? h.version, new ExtensionError(`[ExtensionError] Unable to find version ${h.version} in manifest for extension ${h.name}`));
+    if (!safeName(selected)) return this.fail(h, h.version, new ExtensionError(`[ExtensionError] Invalid version ${JSON.stringify(selected)} in manifest for extension ${h.name}`));
     if (selected !== h.version) this.log.info(`[${h.name}] version ${selected} selected for the requested ${h.version}`);
     const dir = this.dir(h.name, selected);
     const s = item.settings;
@@ -391,6 +402,7 @@ export class Lifecycle {
 
   /** Deletes `<H>` and its zips (§5.4 step 5, §5.6 step 4). */
   removeHandler(dir: HandlerDir): void {
+    if (!dir.safe) return;
     for (const z of [`${this.libDir}/${dir.name}__${dir.version}.zip`, `${this.libDir}/${dir.name}-${dir.version}.zip`]) this.fs.remove(z);
     dir.remove();
   }

@@ -30,7 +30,7 @@ export interface ProcessorOptions {
   /** §3.2 gate 2: whether the artifacts profile says `onHold` (only asked with `EnableOverProvisioning=y`). */
   onHold?: () => Promise<boolean>;
   /** The status word of an item's extension status file (undefined: missing), for dependency waits (§3.4). */
-  extensionStatus(item: PlanItem, version: string): string | undefined;
+  extensionStatus(item: PlanItem, version: string): Promise<string | undefined>;
   /** Dependency waits: poll period (5 s) and the shared deadline (90 min); tests shorten them. */
   waitPollMs?: number;
   waitDeadlineMs?: number;
@@ -118,7 +118,7 @@ async function waitForTerminal(item: PlanItem, version: string, deadline: number
   const name = itemName(item);
   let last: string | undefined;
   for (;;) {
-    last = o.extensionStatus(item, version);
+    last = await o.extensionStatus(item, version);
     if (last === 'success') return undefined;
     if (last === 'error') return `Dependent Extension ${name} did not succeed. Status was error`;
     if (Date.now() >= deadline || o.signal?.aborted) {

@@ -12,9 +12,9 @@ import type { MemoStatus } from './lifecycle';
 
 export interface ReportDeps {
   /** §8.1–8.2: the extension status of `status/<file>` in `handlerDir` (missing → transitioning, invalid → 1012, …). */
-  readExtensionStatus(handlerDir: string, fileName: string, displayName: string, version: string, seqNo: number): ExtensionSettingsStatus;
-  /** §8.3: the heartbeat's status word and message, or a failure (code −1) to record in HandlerStatus. */
-  readHeartbeat?(handlerDir: string): { status: string; message?: string } | { unresponsive: true } | { error: string };
+  readExtensionStatus(handlerDir: string, s: ExtSettings, multiConfig: boolean, name: string, version: string): Promise<ExtensionSettingsStatus>;
+  /** §8.3: the heartbeat's status word and message, unresponsive, or a failure (code −1) to record in HandlerStatus. */
+  readHeartbeat?(handlerDir: string): { kind: 'ok'; status: string; message?: string } | { kind: 'unresponsive' } | { kind: 'error'; message: string };
   /** Whether the handler's manifest asks for heartbeats (§7.4). */
   reportsHeartbeat?(handlerDir: string): boolean;
 }
@@ -34,7 +34,7 @@ export function statusFileName(s: ExtSettings, multiConfig: boolean): string {
 }
 
 /** Builds the entries (§8.6). Never throws for one handler's bad files: such a handler's entry shows the error. */
-export function buildHandlerEntries(fs: HostFs, libDir: string, input: ReportInput, deps: ReportDeps): HandlerAggregateStatus[] {
+export async function buildHandlerEntries(fs: HostFs, libDir: string, input: ReportInput, deps: ReportDeps): Promise<HandlerAggregateStatus[]> {
   const out: HandlerAggregateStatus[] = [];
   for (const h of input.handlers) {
     const version = input.versions.get(h.name) ?? h.version;
@@ -50,9 +50,9 @@ export function buildHandlerEntries(fs: HostFs, libDir: string, input: ReportInp
     let message = hs.message;
     if (state !== 'NotInstalled' && deps.readHeartbeat && deps.reportsHeartbeat?.(dir.path)) {
       const hb = deps.readHeartbeat(dir.path);
-      if ('unresponsive' in hb) status = 'Unresponsive';
-      else if ('error' in hb) {
-        if (!notAllowed) { dir.setStatus('NotReady', -1, hb.error, h.supportsMultiConfig); status = 'NotReady'; code = -1; message = hb.error; }
+      if (hb.kind === 'unresponsive') status = 'Unresponsive';
+      else if (hb.kind === 'error') {
+        if (!notAllowed) { dir.setStatus('NotReady', -1, hb.message, h.supportsMultiConfig); status = 'NotReady'; code = -1; message = hb.message; }
       } else if (notAllowed) {
         if (hb.message) message = `${message ?? ''}\nExtension was previously enabled and reported the following heartbeat:\n${hb.message}`;
       } else {
@@ -69,8 +69,7 @@ export function buildHandlerEntries(fs: HostFs, libDir: string, input: ReportInp
         if (!dir.exists() && notAllowed) {
           ext = { name: h.supportsMultiConfig ? s.name : h.name, operation: 'Enable', status: 'error', code: hs.code, formattedMessage: { lang: 'en-US', message: hs.message ?? '' } };
         } else {
-          const display = h.supportsMultiConfig ? `${h.name}.${s.name}` : h.name;
-          ext = deps.readExtensionStatus(dir.path, statusFileName(s, h.supportsMultiConfig), display, version, s.seqNo);
+          ext = await deps.readExtensionStatus(dir.path, s, h.supportsMultiConfig, h.name, version);
         }
         ext = { ...ext, name: h.supportsMultiConfig ? s.name : h.name };
         out.push({ ...base, runtimeSettings: { sequenceNumber: s.seqNo, extensionName: h.supportsMultiConfig ? s.name : undefined, status: ext, timestamp: input.now } });

@@ -20,7 +20,7 @@ function run(bed: FakeBed, ec: ReturnType<typeof extConfig>, over: Partial<Proce
   const lifecycle = bed.lifecycle();
   const opts: ProcessorOptions = {
     fs: bed.fs, libDir: L, log, lifecycle, extensionsEnabled: true, confPath: '/etc/waagent.conf', supportedFeatures: [],
-    extensionStatus: () => 'success', waitPollMs: 5, waitDeadlineMs: 200, ...over,
+    extensionStatus: async () => 'success', waitPollMs: 5, waitDeadlineMs: 200, ...over,
   };
   return processGoalState(ec, '1', opts).then((r) => ({ r, lifecycle }));
 }
@@ -211,8 +211,8 @@ test('goal state: dependency failure blocks every later item; waits poll the sta
     assert.equal(hsB.exists(), false);
     // B and C have no directory: their status is in memory
     const { r: r2, lifecycle } = await run(bed, ec);
-    const entries = buildHandlerEntries(bed.fs, L, { handlers: r2.handlers, versions: r2.versions, memo: lifecycle.memo, notAllowed: r2.notAllowed, now: new Date() }, {
-      readExtensionStatus: () => ({ status: 'transitioning', code: 0 }),
+    const entries = await buildHandlerEntries(bed.fs, L, { handlers: r2.handlers, versions: r2.versions, memo: lifecycle.memo, notAllowed: r2.notAllowed, now: new Date() }, {
+      readExtensionStatus: async () => ({ status: 'transitioning', code: 0 }),
     });
     const byName = Object.fromEntries(entries.map((e) => [e.handlerName, e]));
     assert.equal(byName.A.code, 1007);
@@ -222,7 +222,7 @@ test('goal state: dependency failure blocks every later item; waits poll the sta
     bed.react = () => undefined;
     const bed2 = makeFakeBed();
     try {
-      const { lifecycle: lc3 } = await run(bed2, ec, { extensionStatus: () => 'transitioning' });
+      const { lifecycle: lc3 } = await run(bed2, ec, { extensionStatus: async () => 'transitioning' });
       assert.equal(lc3.memo.get('B')?.message, 'Dependent Extension A did not reach a terminal state within the allowed timeout. Last status was transitioning');
     } finally { bed2.cleanup(); }
   } finally { bed.cleanup(); }
@@ -257,8 +257,8 @@ test('Extensions.Enabled=n: 1009/1010, status file overwritten, no command (§11
     assert.equal(st[0].status.code, 1009);
     assert.equal(st[0].status.formattedMessage.message, `Extension '${N}' will not be processed since extension processing is disabled. To enable extension processing, set Extensions.Enabled=y in '/etc/waagent.conf'`);
     assert.equal(lifecycle.memo.get('U')?.code, 1010);
-    const entries = buildHandlerEntries(bed.fs, L, { handlers: r.handlers, versions: r.versions, memo: lifecycle.memo, notAllowed: r.notAllowed, now: new Date() }, {
-      readExtensionStatus: () => ({ status: 'error', code: 1009 }),
+    const entries = await buildHandlerEntries(bed.fs, L, { handlers: r.handlers, versions: r.versions, memo: lifecycle.memo, notAllowed: r.notAllowed, now: new Date() }, {
+      readExtensionStatus: async () => ({ status: 'error', code: 1009 }),
     });
     assert.deepEqual(entries.map((e) => [e.handlerName, e.status, e.code]), [[N, 'NotReady', 1009], ['U', 'NotReady', 1010]]);
   } finally { bed.cleanup(); }
@@ -285,8 +285,8 @@ test('multi-config: per-extension enable, a failing one gets a placeholder, a de
     assert.match(ph[0].status.formattedMessage.message, /^Error processing MultiConfig extension RC.bad: \[MultiConfigExtensionEnableError\] \[ExtensionOperationError\] Non-zero exit code: 4/);
     const hs = JSON.parse(bed.read(`${d}/config/HandlerStatus`));
     assert.equal(hs.status, 'Ready');
-    const entries = buildHandlerEntries(bed.fs, L, { handlers: r.handlers, versions: r.versions, memo: lifecycle.memo, notAllowed: r.notAllowed, now: new Date() }, {
-      readExtensionStatus: (_h, file) => ({ status: file.startsWith('bad') ? 'error' : 'success', code: 0 }),
+    const entries = await buildHandlerEntries(bed.fs, L, { handlers: r.handlers, versions: r.versions, memo: lifecycle.memo, notAllowed: r.notAllowed, now: new Date() }, {
+      readExtensionStatus: async (_h, s) => ({ status: s.name === 'bad' ? 'error' : 'success', code: 0 }),
     });
     assert.deepEqual(entries.map((e) => [e.runtimeSettings?.extensionName, e.runtimeSettings?.sequenceNumber, e.runtimeSettings?.status.status]), [['one', 1, 'success'], ['bad', 2, 'error'], ['gone', 3, 'success']]);
     // "gone" deleted by the user: disabled, files removed, entry gone
@@ -296,8 +296,8 @@ test('multi-config: per-extension enable, a failing one gets a placeholder, a de
     assert.deepEqual(bed.events.filter((e) => /^(disable|enable)/.test(e)), ['disable@1.0.0:gone', 'enable@1.0.0:one']);
     assert.equal(bed.exists(`${d}/config/gone.3.settings`), false);
     assert.equal(bed.exists(`${d}/config/gone.HandlerState`), false);
-    const e2 = buildHandlerEntries(bed.fs, L, { handlers: r2.handlers, versions: r2.versions, memo: lc2.memo, notAllowed: r2.notAllowed, now: new Date() }, {
-      readExtensionStatus: () => ({ status: 'success', code: 0 }),
+    const e2 = await buildHandlerEntries(bed.fs, L, { handlers: r2.handlers, versions: r2.versions, memo: lc2.memo, notAllowed: r2.notAllowed, now: new Date() }, {
+      readExtensionStatus: async () => ({ status: 'success', code: 0 }),
     });
     assert.deepEqual(e2.map((e) => e.runtimeSettings?.extensionName), ['one']);
   } finally { bed.cleanup(); }
