@@ -210,7 +210,8 @@ export class ExtensionsHandler {
     const wait = Math.max(0, this.lastUploadAt + (this.o.progressIntervalMs ?? 1000) - Date.now());
     const go = async (): Promise<void> => {
       if (wait && !final) await new Promise((r) => setTimeout(r, wait));
-      if (this.pollActive) return; // the poll's own upload carries the same status
+      // the poll's own upload may carry a status built before this change: upload once it is done
+      for (let i = 0; this.pollActive && i < 600 && !this.abort.signal.aborted; i++) await new Promise((r) => setTimeout(r, 50));
       this.lastUploadAt = Date.now();
       await this.link.uploadStatus(await this.statusInput());
     };
