@@ -122,15 +122,19 @@ function connectTunnel(proxy: ProxyTarget, target: URL, timeoutMs: number): Prom
   });
 }
 
-/**
- * Sends one request (no retry) and resolves with the status, headers and body whatever the status. Rejects with
- * `HttpIoError` on transport failures and idle timeouts, or an `AbortError` when `signal` fires.
- */
-export async function httpRequest(req: HttpRequest, proxyConf?: ProxyConfig): Promise<HttpResponse> {
+interface Prepared {
+  url: URL;
+  mod: typeof http | typeof https;
+  options: http.RequestOptions;
+  body: Buffer | undefined;
+  timeoutMs: number;
+}
+
+/** Builds the request options: headers, proxy (storage traffic only), CONNECT tunnel for https through a proxy. */
+async function prepare(req: HttpRequest, proxyConf?: ProxyConfig): Promise<Prepared> {
   const url = new URL(req.url);
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new HttpIoError(`unsupported URL scheme ${url.protocol}`);
   const timeoutMs = req.timeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
-  const maxBody = req.maxBodyBytes ?? 64 * 1024 * 1024;
   const body = req.body === undefined ? undefined : Buffer.isBuffer(req.body) ? req.body : Buffer.from(req.body, 'utf8');
   const headers: Record<string, string> = { 'User-Agent': USER_AGENT, Connection: 'close', ...req.headers };
   if (body !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-length')) {
@@ -151,6 +155,16 @@ export async function httpRequest(req: HttpRequest, proxyConf?: ProxyConfig): Pr
   options.method = req.method ?? 'GET';
   options.agent = false;
   if (req.signal) options.signal = req.signal;
+  return { url, mod, options, body, timeoutMs };
+}
+
+/**
+ * Sends one request (no retry) and resolves with the status, headers and body whatever the status. Rejects with
+ * `HttpIoError` on transport failures and idle timeouts, or an `AbortError` when `signal` fires.
+ */
+export async function httpRequest(req: HttpRequest, proxyConf?: ProxyConfig): Promise<HttpResponse> {
+  const { url, mod, options, body, timeoutMs } = await prepare(req, proxyConf);
+  const maxBody = req.maxBodyBytes ?? 64 * 1024 * 1024;
 
   return new Promise<HttpResponse>((resolveP, rejectP) => {
     let settled = false;
@@ -177,5 +191,67 @@ export async function httpRequest(req: HttpRequest, proxyConf?: ProxyConfig): Pr
       else reject(e instanceof HttpIoError ? e : new HttpIoError(`${options.method} ${url.host}: ${e.message}`, (e as NodeJS.ErrnoException).code));
     });
     if (body !== undefined) r.end(body); else r.end();
+  });
+}
+
+export interface DownloadSink {
+  /** Called with the status and headers of a 2xx answer before any byte is written; a throw aborts the download. */
+  onHeaders?(status: number, headers: http.IncomingHttpHeaders): void;
+  /** Receives the body of a 2xx answer chunk by chunk (awaited: backpressure). A throw aborts the download. */
+  write(chunk: Buffer): Promise<void>;
+}
+
+/**
+ * Sends one GET and streams a 2xx body into `sink` without holding it in memory; other statuses resolve with their
+ * (capped, 64 KiB) body like `httpRequest`. The 2xx response resolves with an empty body once the sink took every byte.
+ * Rejects with `HttpIoError` on transport failures, idle timeouts (a stall mid-body), a body larger than
+ * `maxBodyBytes` (EFBIG) or shorter than its Content-Length (`truncated download`, EPIPE); a sink error is rethrown as is.
+ */
+export async function httpDownload(req: HttpRequest, sink: DownloadSink, proxyConf?: ProxyConfig): Promise<HttpResponse & { bytes: number }> {
+  const { url, mod, options, timeoutMs } = await prepare({ ...req, method: req.method ?? 'GET', body: undefined }, proxyConf);
+  const maxBody = req.maxBodyBytes ?? 64 * 1024 * 1024;
+  return new Promise((resolveP, rejectP) => {
+    let settled = false;
+    const resolve = (v: HttpResponse & { bytes: number }): void => { if (!settled) { settled = true; resolveP(v); } };
+    const reject = (e: unknown): void => { if (!settled) { settled = true; rejectP(e); } };
+    const r = mod.request(options, (res) => {
+      const status = res.statusCode ?? 0;
+      const ok = status >= 200 && status < 300;
+      const chunks: Buffer[] = []; let size = 0;
+      if (ok) {
+        try { sink.onHeaders?.(status, res.headers); } catch (e) { reject(e); r.destroy(); return; }
+      }
+      let chain = Promise.resolve();
+      res.on('data', (c: Buffer) => {
+        size += c.length;
+        if (!ok) { if (size <= 65536) chunks.push(c); return; }
+        if (size > maxBody) {
+          reject(new HttpIoError(`download from ${url.host} larger than ${maxBody} bytes`, 'EFBIG'));
+          r.destroy();
+          return;
+        }
+        res.pause();
+        chain = chain.then(() => sink.write(c)).then(() => { res.resume(); }, (e) => { reject(e); r.destroy(); });
+      });
+      res.on('end', () => {
+        void chain.then(() => {
+          if (!ok) { resolve({ status, headers: res.headers, body: Buffer.concat(chunks), bytes: size }); return; }
+          const cl = res.headers['content-length'];
+          if (cl !== undefined && /^\d+$/.test(cl) && Number(cl) !== size) {
+            reject(new HttpIoError(`truncated download from ${url.host}: ${size} of ${cl} bytes`, 'EPIPE'));
+            return;
+          }
+          resolve({ status, headers: res.headers, body: Buffer.alloc(0), bytes: size });
+        });
+      });
+      res.on('error', (e) => reject(e instanceof HttpIoError ? e : new HttpIoError(`reading ${url.host}: ${e.message}`, (e as NodeJS.ErrnoException).code)));
+      res.on('aborted', () => reject(new HttpIoError(`truncated download from ${url.host}: connection closed after ${size} bytes`, 'ECONNRESET')));
+    });
+    r.setTimeout(timeoutMs, () => r.destroy(new HttpIoError(`no data from ${url.host} for ${timeoutMs} ms`, 'ETIMEDOUT')));
+    r.on('error', (e) => {
+      if ((e as Error).name === 'AbortError') reject(e);
+      else reject(e instanceof HttpIoError ? e : new HttpIoError(`${options.method} ${url.host}: ${e.message}`, (e as NodeJS.ErrnoException).code));
+    });
+    r.end();
   });
 }

@@ -116,6 +116,8 @@ export interface RetryOptions {
   budgetMs?: number;
   clock?: Clock;
   signal?: AbortSignal;
+  /** Errors thrown by `send` that are not retried but rethrown at once (e.g. disk full, a size limit). */
+  giveUp?: (e: unknown) => boolean;
   /** Called before each sleep (for logging). */
   onRetry?: (attempt: number, delayMs: number, reason: string) => void;
 }
@@ -152,6 +154,7 @@ export async function withRetry(send: () => Promise<HttpResponse>, opts: RetryOp
       }
     } catch (e) {
       if (e instanceof ResourceGoneError || e instanceof InvalidContainerError || (e as Error).name === 'AbortError') throw e;
+      if (opts.giveUp?.(e)) throw e;
       last = e;
     }
     if (attempt >= maxAttempts) throw last;

@@ -239,34 +239,51 @@ function diagnose(key: string, msg: string): void {
  * retried. Never throws.
  */
 export async function readExtensionStatus(o: ReadStatusOptions): Promise<ExtensionStatusRead> {
-  const id: StatusIdentity = { name: o.name, version: o.version, seqNo: o.seqNo, extensionName: o.extensionName };
-  const hv = `${o.name}-${o.version}`;
-  let path: string;
-  try { path = statusPath(o.handlerDir, o.seqNo, o.extensionName); } catch (e) {
-    return { kind: 'unreadable', path: `${o.handlerDir}/status`, detail: errorText(e), status: { status: 'error', code: ExtErrorCode.PluginUnknownFailure, formattedMessage: fm(`We couldn't read any status for ${hv} extension, for the sequence number ${o.seqNo}. It failed due to ${errorText(e)}`) } };
-  }
   const attempts = Math.max(1, o.attempts ?? 5);
   const delay = o.retryDelayMs ?? 2000;
   const deadline = Date.now() + (o.budgetMs ?? 10_000);
-  let res: ExtensionStatusRead | undefined;
-  for (let i = 0; i < attempts; i++) {
-    let bytes: Buffer | undefined;
-    try {
-      bytes = readBounded(o.fs.p(path), o.maxBytes ?? STATUS_MAX_BYTES);
-    } catch (e) {
-      if (e instanceof TooLarge) {
-        res = { kind: 'malformed', path, detail: e.message, status: { status: 'error', code: ExtErrorCode.PluginSettingsStatusInvalid, formattedMessage: fm(`Could not get a valid status from the extension ${hv}. Encountered the following error: ${e.message}`) } };
-      } else {
-        res = { kind: 'unreadable', path, detail: errorText(e), status: { status: 'error', code: ExtErrorCode.PluginUnknownFailure, formattedMessage: fm(`We couldn't read any status for ${hv} extension, for the sequence number ${o.seqNo}. It failed due to ${errorText(e)}`) } };
-      }
-      break;
-    }
-    res = interpretStatusFile(bytes, id, path);
-    if (res.kind !== 'invalid-json' || i === attempts - 1 || Date.now() + delay > deadline) break;
+  let res = readOnce(o);
+  for (let i = 1; i < attempts && res.kind === 'invalid-json' && Date.now() + delay <= deadline; i++) {
     await new Promise((r) => setTimeout(r, delay));
+    res = readOnce(o);
   }
-  if (res!.kind !== 'ok') diagnose(`${hv}/${o.extensionName ?? ''}`, `Status of ${displayName(id)}-${o.version} (seqNo ${o.seqNo}): ${res!.kind}${res!.detail ? `: ${res!.detail.slice(0, 300)}` : ''}`);
-  return res!;
+  report(o, res);
+  return res;
+}
+
+/** One attempt, no retry (for a caller that must not wait, e.g. a synchronous report builder). Never throws. */
+export function readExtensionStatusSync(o: ReadStatusOptions): ExtensionStatusRead {
+  const res = readOnce(o);
+  report(o, res);
+  return res;
+}
+
+function report(o: ReadStatusOptions, res: ExtensionStatusRead): void {
+  if (res.kind === 'ok') return;
+  const name = o.extensionName ? `${o.name}.${o.extensionName}` : o.name;
+  diagnose(`${o.name}-${o.version}/${o.extensionName ?? ''}`, `Status of ${name}-${o.version} (seqNo ${o.seqNo}): ${res.kind}${res.detail ? `: ${res.detail.slice(0, 300)}` : ''}`);
+}
+
+function readOnce(o: ReadStatusOptions): ExtensionStatusRead {
+  const id: StatusIdentity = { name: o.name, version: o.version, seqNo: o.seqNo, extensionName: o.extensionName };
+  const hv = `${o.name}-${o.version}`;
+  const unreadable = (path: string, why: string): ExtensionStatusRead => ({
+    kind: 'unreadable', path, detail: why,
+    status: { status: 'error', code: ExtErrorCode.PluginUnknownFailure, formattedMessage: fm(`We couldn't read any status for ${hv} extension, for the sequence number ${o.seqNo}. It failed due to ${why}`) },
+  });
+  let path: string;
+  try { path = statusPath(o.handlerDir, o.seqNo, o.extensionName); } catch (e) { return unreadable(`${o.handlerDir}/status`, errorText(e)); }
+  let bytes: Buffer | undefined;
+  try {
+    bytes = readBounded(o.fs.p(path), o.maxBytes ?? STATUS_MAX_BYTES);
+  } catch (e) {
+    if (!(e instanceof TooLarge)) return unreadable(path, errorText(e));
+    return {
+      kind: 'malformed', path, detail: e.message,
+      status: { status: 'error', code: ExtErrorCode.PluginSettingsStatusInvalid, formattedMessage: fm(`Could not get a valid status from the extension ${hv}. Encountered the following error: ${e.message}`) },
+    };
+  }
+  return interpretStatusFile(bytes, id, path);
 }
 
 /**

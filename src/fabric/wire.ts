@@ -85,6 +85,15 @@ export class WireClient {
     this.clock = opts.clock ?? realClock;
   }
 
+  /** The host file system (root prefix) and the agent path of Lib.Dir, for artifact downloads (src/fabric/artifacts). */
+  get hostFs(): HostFs { return this.o.hostFs; }
+  get libDir(): string { return this.o.libDir; }
+  /** Proxy settings for storage traffic (direct artifact downloads; never the host plugin). */
+  get proxy(): ProxyConfig | undefined { return this.o.proxy; }
+  /** The clock and abort signal retries use. */
+  get retryClock(): Clock { return this.clock; }
+  get signal(): AbortSignal | undefined { return this.o.signal; }
+
   /** The goal state currently held (after `updateGoalState`). */
   get goalState(): GoalState | undefined { return this.held; }
 
@@ -256,6 +265,9 @@ export class WireClient {
       this.wireHeaders({ 'Content-Type': 'text/xml;charset=utf-8' }), body);
     if (res.status !== 202) throw new HttpStatusError('role properties', res.status, bodyText(res));
   }
+
+  /** Host plugin headers (x-ms-version, x-ms-containerid, x-ms-host-config-name of the held goal state) plus `extra`. */
+  hostPluginHeaders(extra?: Record<string, string>): Record<string, string> { return this.hgapHeaders(extra); }
 
   private hgapHeaders(extra?: Record<string, string>): Record<string, string> {
     const ids = this.requireIds();

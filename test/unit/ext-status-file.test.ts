@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { makeExtBed, type ExtBed } from './ext-run-helpers';
 import {
-  readExtensionStatus, interpretStatusFile, readHeartbeat, latestSettingsSeqNo, settingsExtensionNames, type ReadStatusOptions,
+  readExtensionStatus, readExtensionStatusSync, interpretStatusFile, readHeartbeat, latestSettingsSeqNo, settingsExtensionNames, type ReadStatusOptions,
 } from '../../src/extensions/status-file';
 
 const N = 'Microsoft.OSTCExtensions.VMAccessForLinux';
@@ -89,6 +89,11 @@ test('invalid JSON → error 1012 with the parser error and the first 2000 chara
     const m = r.status.formattedMessage!.message;
     assert.ok(m.startsWith(`The status reported by the extension ${N}-${V}(Sequence number 0), was in an incorrect format and the agent could not parse it correctly. Failed due to `), m.slice(0, 300));
     assert.ok(m.endsWith(` \n First 2000 Bytes of status file:\n ${junk.slice(0, 2000)}`));
+    // the synchronous variant makes one attempt only
+    const t2 = Date.now();
+    const once = readExtensionStatusSync({ fs: bed.ctx.os.fs, handlerDir: H, name: N, version: V, seqNo: 0, retryDelayMs: 1000 });
+    assert.ok(Date.now() - t2 < 500);
+    assert.deepEqual(once, r);
     // a file that becomes valid between attempts is read
     setTimeout(() => bed.write(`${H}/status/0.status`, statusDoc({ status: 'success' })), 60);
     const ok = await read(bed, 0, { retryDelayMs: 100 });
