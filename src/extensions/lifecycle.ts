@@ -70,7 +70,7 @@ export interface ExtDeps {
   /** §3.6: the version to use for `enabled`, in the manifest's spelling; undefined when none matches. */
   selectVersion(m: ManifestVersions, requested: string, installed: string | undefined): string | undefined;
   /** §4.2–4.4: download and unpack into `destDir` (idempotent; an existing complete directory is kept). */
-  installPackage(args: { uris: string[]; destDir: string; name: string; version: string }): Promise<void>;
+  installPackage(args: { uris: string[]; destDir: string; name: string; version: string; handler: HandlerSpec; manifest: ManifestVersions }): Promise<void>;
   /** §7.4: the manifest copy of `<H>` (1002 unreadable / 1003 malformed). */
   readHandlerManifest(handlerDir: string): HandlerManifestInfo;
   /** §7.3. */
@@ -237,7 +237,7 @@ export class Lifecycle {
       if (state === 'NotInstalled' || state === 'FailedUpgrade') {
         const pkg = manifest.versions.find((v) => v.version === selected);
         if (!pkg || pkg.uris.length === 0) throw new ExtensionError('Failed to download artifacts: [ExtensionDownloadError] No package uri found', ExtErrorCode.PluginUnknownFailure);
-        await this.deps.installPackage({ uris: pkg.uris, destDir: dir.path, name: h.name, version: selected });
+        await this.deps.installPackage({ uris: pkg.uris, destDir: dir.path, name: h.name, version: selected, handler: h, manifest });
         dir.setState('NotInstalled');
         this.memo.delete(h.name);
         hm = this.deps.readHandlerManifest(dir.path);
