@@ -88,7 +88,7 @@ export function formatElapsed(ms: number): string {
 function shuffled<T>(a: T[], random: () => number): T[] {
   const b = [...a];
   for (let i = b.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
+    const j = Math.min(i, Math.floor(random() * (i + 1)));
     [b[i], b[j]] = [b[j], b[i]];
   }
   return b;

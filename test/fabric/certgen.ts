@@ -201,3 +201,16 @@ export function certificatesXml(pkcs7Der: Buffer, incarnation: string): string {
     `  <Data>${wrapBase64(pkcs7Der)}</Data>\n` +
     '</CertificateFile>\n';
 }
+
+/**
+ * Protected settings as Azure sends them (extensions.md §7.2): the JSON text of `plain` in a DER CMS EnvelopedData for
+ * `recipientCertPem` (RSA PKCS#1 v1.5 key transport, recipient by issuer and serial, AES-256-CBC — what
+ * `openssl cms -encrypt -binary -outform DER -aes256` makes), base64 on one line.
+ */
+export function encryptProtectedSettings(plain: unknown, recipientCertPem: string): string {
+  const p7 = forge.pkcs7.createEnvelopedData();
+  p7.addRecipient(pki.certificateFromPem(recipientCertPem));
+  p7.content = forge.util.createBuffer(forge.util.encodeUtf8(JSON.stringify(plain)));
+  p7.encrypt(undefined, pki.oids['aes256-CBC']);
+  return toDer(p7.toAsn1()).toString('base64');
+}

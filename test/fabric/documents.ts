@@ -2,7 +2,7 @@
  * The WireServer documents the simulator serves, built from a scenario (fabric-protocol.md §2.1–2.4, §4.1). Element
  * names and nesting follow the documents the real fabric sends; values come from the scenario.
  */
-import type { Scenario } from './scenario';
+import { extensionsAt, type Scenario } from './scenario';
 
 /** Escapes an attribute value. */
 function esc(s: string): string {
@@ -142,8 +142,54 @@ export function sharedConfigXml(sc: Scenario, incarnation: number): string {
   ].join('\n');
 }
 
+/** Path of mirror `i` of a handler's extension manifest on the simulator's storage. */
+export function storageManifestPath(name: string, i = 0): string {
+  return `/storage/manifests/m${i}/${encodeURIComponent(name)}.xml`;
+}
+
+/** Path of mirror `i` of a package on the simulator's storage. */
+export function storagePackagePath(name: string, version: string, i = 0): string {
+  return `/storage/packages/m${i}/${encodeURIComponent(name)}__${encodeURIComponent(version)}.zip`;
+}
+
+/** Path of the InVMArtifactsProfile blob. */
+export const ARTIFACTS_PROFILE_PATH = '/storage/artifactsProfile';
+
+/** An extension manifest (fabric-protocol.md §4.3) listing `versions` in order. */
+export function manifestXml(versions: { version: string; uris: string[]; internal?: boolean }[]): string {
+  const plugin = (v: { version: string; uris: string[] }): string[] => [
+    '    <Plugin>',
+    `      <Version>${escText(v.version)}</Version>`,
+    '      <Uris>',
+    ...v.uris.map((u) => `        <Uri>${escText(u)}</Uri>`),
+    '      </Uris>',
+    '    </Plugin>',
+  ];
+  return [
+    '<?xml version="1.0" encoding="utf-8"?>',
+    '<PluginVersionManifest xmlns:i="http://www.w3.org/2001/XMLSchema-instance">',
+    '  <Plugins>',
+    ...versions.filter((v) => !v.internal).flatMap(plugin),
+    '  </Plugins>',
+    '  <InternalPlugins>',
+    ...versions.filter((v) => v.internal).flatMap(plugin),
+    '  </InternalPlugins>',
+    '</PluginVersionManifest>',
+    '',
+  ].join('\n');
+}
+
+export interface ExtensionsConfigOptions {
+  /** Base URL of the simulator's storage (manifests, artifacts profile); default: an unreachable address. */
+  base?: string;
+  /** Encrypts clear protected settings (see ExtensionSpec.protectedSettingsPlain): base64 CMS and the thumbprint. */
+  encrypt?: (plain: unknown, thumbprint: string | undefined) => { data: string; thumbprint: string };
+}
+
 /** ExtensionsConfig (§4.1) with the status upload blob at `blobUrl`. */
-export function extensionsConfigXml(sc: Scenario, incarnation: number, blobUrl: string): string {
+export function extensionsConfigXml(sc: Scenario, incarnation: number, blobUrl: string, opts: ExtensionsConfigOptions = {}): string {
+  const base = opts.base ?? 'http://127.0.0.1:9';
+  const exts = extensionsAt(sc, incarnation);
   const L = [
     `<Extensions version="1.0.0.0" goalStateIncarnation="${incarnation}"><GuestAgentExtension xmlns:i="http://www.w3.org/2001/XMLSchema-instance">`,
     '  <GAFamilies>',
@@ -160,26 +206,56 @@ export function extensionsConfigXml(sc: Scenario, incarnation: number, blobUrl: 
     '  <Location>simulated</Location>',
     '  <ServiceName>CRP</ServiceName>',
     '</GuestAgentExtension>',
-    `<StatusUploadBlob statusBlobType="${sc.statusBlobType}">${escText(blobUrl)}</StatusUploadBlob>`,
-    '<Plugins>',
   ];
-  for (const e of sc.extensions) {
-    L.push(`  <Plugin name="${esc(e.name)}" version="${esc(e.version)}" location="http://127.0.0.1:9/manifests/${esc(e.name)}.xml" state="${e.state}" autoUpgrade="false" runAsStartupTask="false" isJson="true" useExactVersion="true" />`);
+  if (sc.requiredFeatures?.length) {
+    L.push('<RequiredFeatures>', ...sc.requiredFeatures.map((f) => `  <RequiredFeature><Name>${escText(f)}</Name></RequiredFeature>`), '</RequiredFeatures>');
+  }
+  L.push(`<StatusUploadBlob statusBlobType="${sc.statusBlobType}">${escText(blobUrl)}</StatusUploadBlob>`, '<Plugins>');
+  for (const e of exts) {
+    const uris = e.manifestUris ?? Array.from({ length: Math.max(1, e.manifestLocations ?? 1) }, (_, i) => base + storageManifestPath(e.name, i));
+    const attrs: Record<string, string> = {
+      name: e.name, version: e.version, location: uris[0] ?? '', ...(uris[1] ? { failoverlocation: uris[1] } : {}), state: e.state,
+      autoUpgrade: 'false', runAsStartupTask: 'false', isJson: 'true', useExactVersion: 'true',
+      ...(e.encodedSignature ? { encodedSignature: e.encodedSignature } : {}), ...e.attrs,
+    };
+    const a = Object.entries(attrs).map(([k, v]) => `${k}="${esc(v)}"`).join(' ');
+    if (uris.length > 2) {
+      L.push(`  <Plugin ${a}>`, '    <additionalLocations>', ...uris.slice(2).map((u) => `      <additionalLocation>${escText(u)}</additionalLocation>`), '    </additionalLocations>', '  </Plugin>');
+    } else L.push(`  <Plugin ${a} />`);
   }
   L.push('</Plugins>', '<PluginSettings>');
-  for (const e of sc.extensions) {
+  const handlerSettings = (pub: unknown, prot: string | undefined, thumb: string | undefined, plain: unknown): Record<string, unknown> => {
     const hs: Record<string, unknown> = {};
-    if (e.protectedSettings) {
-      hs.protectedSettingsCertThumbprint = e.protectedSettingsCertThumbprint;
-      hs.protectedSettings = e.protectedSettings;
+    if (plain !== undefined && opts.encrypt) {
+      const enc = opts.encrypt(plain, thumb);
+      hs.protectedSettingsCertThumbprint = enc.thumbprint;
+      hs.protectedSettings = enc.data;
+    } else if (prot) {
+      hs.protectedSettingsCertThumbprint = thumb;
+      hs.protectedSettings = prot;
     }
-    if (e.publicSettings !== undefined) hs.publicSettings = e.publicSettings;
-    const json = JSON.stringify({ runtimeSettings: [{ handlerSettings: hs }] });
+    if (pub !== undefined) hs.publicSettings = pub;
+    return hs;
+  };
+  for (const e of exts) {
+    if (e.noSettings) continue;
     L.push(`  <Plugin name="${esc(e.name)}" version="${esc(e.version)}">`);
-    L.push(`    <RuntimeSettings seqNo="${e.seqNo}">${escText(json)}</RuntimeSettings>`);
+    if (e.dependencyLevel !== undefined || e.dependsOn?.length) {
+      L.push(`    <DependsOn dependencyLevel="${e.dependencyLevel ?? 0}">`, ...(e.dependsOn ?? []).map((h) => `      <DependsOnExtension handler="${esc(h)}" />`), '    </DependsOn>');
+    }
+    if (e.multiConfig) {
+      for (const x of e.multiConfig) {
+        const json = JSON.stringify({ runtimeSettings: [{ handlerSettings: handlerSettings(x.publicSettings, undefined, e.protectedSettingsCertThumbprint, x.protectedSettingsPlain) }] });
+        L.push(`    <ExtensionRuntimeSettings seqNo="${x.seqNo}" name="${esc(x.name)}" state="${x.state ?? 'enabled'}">${escText(json)}</ExtensionRuntimeSettings>`);
+      }
+    } else {
+      const json = JSON.stringify({ runtimeSettings: [{ handlerSettings: handlerSettings(e.publicSettings, e.protectedSettings, e.protectedSettingsCertThumbprint, e.protectedSettingsPlain) }] });
+      L.push(`    <RuntimeSettings seqNo="${e.seqNo}">${escText(json)}</RuntimeSettings>`);
+    }
     L.push('  </Plugin>');
   }
   L.push('</PluginSettings>');
+  if (sc.artifactsProfile !== undefined) L.push(`<InVMArtifactsProfileBlob>${escText(base + ARTIFACTS_PROFILE_PATH + '?sv=2018-03-28&sr=b&sp=r&sig=SIMULATED')}</InVMArtifactsProfileBlob>`);
   L.push(`<InVMGoalStateMetaData inSvdSeqNo="${incarnation}" createdOnTicks="${BigInt(Date.now()) * 10000n + 621355968000000000n}" activityId="00000000-0000-0000-0000-000000000000" correlationId="00000000-0000-0000-0000-000000000000" />`);
   L.push('</Extensions>', '');
   return L.join('\n');

@@ -11,7 +11,7 @@ export type RequestKind =
   | 'versions' | 'goalstate' | 'hostingEnvironmentConfig' | 'sharedConfig' | 'extensionsConfig' | 'fullConfig'
   | 'certificates' | 'health' | 'roleProperties' | 'telemetry' | 'healthService'
   | 'hgVersions' | 'hgHealth' | 'hgStatus' | 'hgVmSettings' | 'hgArtifact'
-  | 'blob' | 'imds' | 'unknown';
+  | 'blob' | 'extManifest' | 'extPackage' | 'artifactsProfile' | 'imds' | 'unknown';
 
 /** A tenant certificate handed to the VM through the Certificates document. */
 export interface TenantCert {
@@ -46,6 +46,14 @@ export interface Fault {
   /** Certificates only: answer 200 with a well-formed document whose PKCS#7 blob (the base64 Data) is cut to half
    *  its length, so that it never decrypts. */
   truncateBlob?: boolean;
+  /** Declare a Content-Length this many bytes larger than the body sent, then close (a wrong size). */
+  extraContentLength?: number;
+  /** Send half the body, then hold the connection open this many ms before closing it (a stall mid-body). */
+  stallMidBodyMs?: number;
+  /** Flip one byte in the middle of the body (a corrupt download: a zip then fails its CRC check). */
+  corrupt?: boolean;
+  /** Answer 200 with this body instead of the normal one (e.g. an HTML error page). */
+  replaceBody?: string;
 }
 
 /** An extension handler the goal state lists (ExtensionsConfig, fabric-protocol.md §4.1). */
@@ -58,6 +66,39 @@ export interface ExtensionSpec {
   /** Base64 CMS addressed to a tenant certificate, with its thumbprint. */
   protectedSettings?: string;
   protectedSettingsCertThumbprint?: string;
+  /**
+   * Protected settings in clear (a JSON value): the simulator encrypts them, as Azure does (extensions.md §7.2), to
+   * the tenant certificate `protectedSettingsCertThumbprint` names, else to the scenario's first certificate, and
+   * fills in the thumbprint. The ciphertext stays the same while the plaintext does (no spurious settings change).
+   */
+  protectedSettingsPlain?: unknown;
+  /** `@encodedSignature` of the Plugin element. */
+  encodedSignature?: string;
+  /** `DependsOn/@dependencyLevel` and the handlers it names (`DependsOnExtension/@handler`). */
+  dependencyLevel?: number;
+  dependsOn?: string[];
+  /** Multi-config: `ExtensionRuntimeSettings` elements instead of `RuntimeSettings`. */
+  multiConfig?: { name: string; seqNo: number; state?: 'enabled' | 'disabled'; publicSettings?: unknown; protectedSettingsPlain?: unknown }[];
+  /** Extra Plugin attributes (override the defaults, e.g. `{ state: '' }` for an invalid handler). */
+  attrs?: Record<string, string>;
+  /** How many manifest URLs the Plugin lists (location, failoverlocation, additionalLocations; default 1). */
+  manifestLocations?: number;
+  /** Write no PluginSettings for this handler (a legacy "no settings" handler). */
+  noSettings?: boolean;
+  /** Manifest URLs to list instead of the simulator's own (e.g. an unreachable one). */
+  manifestUris?: string[];
+}
+
+/** An extension package the simulator serves and lists in the handler's manifest (extensions.md §13.2–13.3). */
+export interface ExtensionPackageSpec {
+  name: string;
+  version: string;
+  /** The zip, base64 (built at test time, e.g. by test/fabric/fake-extension.ts or test/fabric/zip.ts). */
+  zipBase64: string;
+  /** Listed under `InternalPlugins`. */
+  internal?: boolean;
+  /** How many alternative package URLs the manifest lists (default 1); mirror i is served at `.../m<i>/...`. */
+  mirrors?: number;
 }
 
 /** Raises the incarnation once the Nth request of a kind has been answered. */
@@ -114,6 +155,24 @@ export interface Scenario {
   /** IMDS compute/publicKeys answer (only served when the simulator starts an IMDS listener). */
   imdsPublicKeys: { keyData: string; path: string }[];
   faults: Fault[];
+  /** Packages served (manifests are built from them per handler name). Absent → none. */
+  extensionPackages?: ExtensionPackageSpec[];
+  /** The extension list from an incarnation on (the entry with the highest `fromIncarnation` ≤ the incarnation
+   *  served wins; below all of them, `extensions`). */
+  extensionsByIncarnation?: { fromIncarnation: number; extensions: ExtensionSpec[] }[];
+  /** `RequiredFeatures/RequiredFeature/Name` of the ExtensionsConfig. */
+  requiredFeatures?: string[];
+  /** The InVMArtifactsProfile served (JSON value, or a string sent verbatim); absent → no InVMArtifactsProfileBlob. */
+  artifactsProfile?: unknown;
+}
+
+/** The extension list the ExtensionsConfig of `incarnation` carries. */
+export function extensionsAt(sc: Scenario, incarnation: number): ExtensionSpec[] {
+  let best: { fromIncarnation: number; extensions: ExtensionSpec[] } | undefined;
+  for (const e of sc.extensionsByIncarnation ?? []) {
+    if (e.fromIncarnation <= incarnation && (!best || e.fromIncarnation >= best.fromIncarnation)) best = e;
+  }
+  return best ? best.extensions : sc.extensions;
 }
 
 /** OpenSSH `authorized_keys` form of an RSA or Ed25519 public key given as PEM (SPKI) or KeyObject export. */

@@ -9,11 +9,14 @@ import type { AddressInfo } from 'node:net';
 import { appendFileSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
-import type { Fault, RequestKind, Scenario } from './scenario';
-import { configPath, extensionsConfigXml, goalStateXml, hostingEnvironmentXml, sharedConfigXml, versionsXml } from './documents';
+import type { ExtensionPackageSpec, Fault, RequestKind, Scenario } from './scenario';
+import {
+  configPath, extensionsConfigXml, goalStateXml, hostingEnvironmentXml, sharedConfigXml, versionsXml, manifestXml,
+  storagePackagePath, ARTIFACTS_PROFILE_PATH,
+} from './documents';
 import { checkHealthReport, checkRoleProperties, type Expected, type ParsedHealth, type ParsedRoleProperties } from './reports';
 import { BlobStore } from './blobstore';
-import { certificatesXml, envelopePkcs7, makePfx } from './certgen';
+import { certificatesXml, encryptProtectedSettings, envelopePkcs7, makePfx } from './certgen';
 
 /** The scenario's PKCS#12, made once per set of certificates (forge's PKCS#12 is slow; the fabric answers fast). */
 const pfxCache = new Map<string, Buffer>();
@@ -118,6 +121,9 @@ function wireKind(method: string, u: URL): RequestKind {
   if (p === '/' && comp === 'versions') return 'versions';
   if (p === '/HealthService') return 'healthService';
   if (p.startsWith('/blobs/')) return 'blob';
+  if (p.startsWith('/storage/manifests/')) return 'extManifest';
+  if (p.startsWith('/storage/packages/')) return 'extPackage';
+  if (p === ARTIFACTS_PROFILE_PATH) return 'artifactsProfile';
   if (p === '/machine' || p === '/machine/') {
     if (method === 'GET' && comp === 'goalstate') return 'goalstate';
     if (method === 'POST' && comp === 'health') return 'health';
@@ -195,6 +201,54 @@ export async function startSimulator(scenario: Scenario, opts: SimulatorOptions 
     failures.push({ seq: rec.seq, kind: rec.kind, error });
   };
 
+  /** Protected settings encrypted once per (certificate, plaintext): the ciphertext changes only with the plaintext. */
+  const encrypted = new Map<string, string>();
+  const encrypt = (plain: unknown, thumbprint: string | undefined): { data: string; thumbprint: string } => {
+    const cert = (thumbprint ? sc.certificates.find((c) => c.thumbprint === thumbprint) : undefined) ?? sc.certificates[0];
+    if (!cert) throw new Error('protectedSettingsPlain needs a tenant certificate in the scenario');
+    const key = `${cert.thumbprint}\n${JSON.stringify(plain)}`;
+    let data = encrypted.get(key);
+    if (!data) { data = encryptProtectedSettings(plain, cert.certPem); encrypted.set(key, data); }
+    return { data, thumbprint: cert.thumbprint };
+  };
+  const zips = new WeakMap<ExtensionPackageSpec, Buffer>();
+  const zipOf = (p: ExtensionPackageSpec): Buffer => {
+    let z = zips.get(p);
+    if (!z) { z = Buffer.from(p.zipBase64, 'base64'); zips.set(p, z); }
+    return z;
+  };
+
+  /** The simulated storage account: extension manifests, packages, the artifacts profile (by URL path). */
+  function storageAnswer(pathname: string): Answer {
+    if (pathname === ARTIFACTS_PROFILE_PATH) {
+      if (sc.artifactsProfile === undefined) return { status: 404, body: 'BlobNotFound' };
+      const body = typeof sc.artifactsProfile === 'string' ? sc.artifactsProfile : JSON.stringify(sc.artifactsProfile);
+      return { status: 200, body, headers: { 'Content-Type': 'application/json' } };
+    }
+    const pkgs = sc.extensionPackages ?? [];
+    let m = /^\/storage\/manifests\/m(\d+)\/([^/]+)\.xml$/.exec(pathname);
+    if (m) {
+      const name = decodeURIComponent(m[2]).toLowerCase();
+      const mine = pkgs.filter((p) => p.name.toLowerCase() === name);
+      if (!mine.length) return { status: 404, body: 'BlobNotFound' };
+      return {
+        status: 200, headers: { 'Content-Type': 'application/xml' },
+        body: manifestXml(mine.map((p) => ({
+          version: p.version, internal: p.internal,
+          uris: Array.from({ length: Math.max(1, p.mirrors ?? 1) }, (_, i) => base + storagePackagePath(p.name, p.version, i)),
+        }))),
+      };
+    }
+    m = /^\/storage\/packages\/m(\d+)\/([^/]+)\.zip$/.exec(pathname);
+    if (m) {
+      const mirror = Number(m[1]);
+      const p = pkgs.find((x) => storagePackagePath(x.name, x.version, mirror) === pathname && mirror < Math.max(1, x.mirrors ?? 1));
+      if (!p) return { status: 404, body: 'BlobNotFound' };
+      return { status: 200, body: zipOf(p), headers: { 'Content-Type': 'application/octet-stream' } };
+    }
+    return { status: 404, body: 'BlobNotFound' };
+  }
+
   function findFault(kind: RequestKind, attempt: number, path: string): Fault | undefined {
     return sc.faults.find((f) => (f.kind === '*' || f.kind === kind) && (!f.attempts || f.attempts.includes(attempt)) &&
       (f.pathIncludes === undefined || path.includes(f.pathIncludes)));
@@ -231,7 +285,7 @@ export async function startSimulator(scenario: Scenario, opts: SimulatorOptions 
       case 'fullConfig': return xml(`<FullConfig version="1.0.0.0" goalStateIncarnation="${inc}" />\n`);
       case 'extensionsConfig':
         if (!sc.withExtensionsConfig) return { status: 404 };
-        return xml(extensionsConfigXml(sc, inc, blobUrl()));
+        return xml(extensionsConfigXml(sc, inc, blobUrl(), { base, encrypt }));
       case 'certificates': {
         const certB64 = req.headers['x-ms-guest-agent-public-x509-cert'];
         const cipher = req.headers['x-ms-cipher-name'];
@@ -279,6 +333,11 @@ export async function startSimulator(scenario: Scenario, opts: SimulatorOptions 
       case 'healthService':
         return { status: 200 };
       case 'blob': return handleBlob(req, u, body, rec);
+      case 'extManifest':
+      case 'extPackage':
+      case 'artifactsProfile':
+        if (req.method !== 'GET') return { status: 405 };
+        return storageAnswer(u.pathname);
       default: return { status: 404, body: 'not found' };
     }
   }
@@ -302,7 +361,17 @@ export async function startSimulator(scenario: Scenario, opts: SimulatorOptions 
       case 'hgVersions': return { status: 200, body: JSON.stringify(['2015-09-01', '2012-11-30']), headers: { 'Content-Type': 'application/json' } };
       case 'hgHealth': return { status: 200 };
       case 'hgVmSettings': return { status: sc.vmSettingsStatus, body: sc.vmSettingsStatus === 404 ? 'vmSettings not supported' : 'simulated' };
-      case 'hgArtifact': return { status: 404, body: 'no artifacts in this scenario' };
+      case 'hgArtifact': {
+        if (req.headers['x-ms-version'] !== '2015-09-01') { fail(rec, 'hgArtifact without x-ms-version 2015-09-01'); return { status: 400, body: 'x-ms-version required' }; }
+        if (!idsOk()) return { status: 400, body: 'InvalidContainerConfiguration' };
+        const loc = req.headers['x-ms-artifact-location'];
+        if (typeof loc !== 'string' || !loc) { fail(rec, 'hgArtifact without x-ms-artifact-location'); return { status: 400, body: 'x-ms-artifact-location required' }; }
+        let target: URL;
+        try { target = new URL(loc); } catch { fail(rec, 'hgArtifact x-ms-artifact-location is not a URL'); return { status: 400 }; }
+        if (`${target.protocol}//${target.host}` !== base) return { status: 502, body: 'upstream: artifact not in this storage account' };
+        const a = storageAnswer(target.pathname);
+        return a.status === 404 ? { status: 502, body: `upstream 404: ${a.body ?? ''}` } : a;
+      }
       case 'hgStatus': {
         if (!idsOk()) return { status: 400, body: 'InvalidContainerConfiguration' };
         if (req.headers['x-ms-version'] !== '2015-09-01') { fail(rec, 'hgStatus without x-ms-version 2015-09-01'); return { status: 400 }; }
@@ -354,7 +423,8 @@ export async function startSimulator(scenario: Scenario, opts: SimulatorOptions 
           body: body.length > 65536 ? body.subarray(0, 65536).toString('utf8') + '…' : body.toString('utf8'), status: 0,
         };
         requests.push(rec);
-        const fault = findFault(kind, attempt, rec.path);
+        const artifact = kind === 'hgArtifact' ? String(req.headers['x-ms-artifact-location'] ?? '') : '';
+        const fault = findFault(kind, attempt, artifact ? `${rec.path} ${artifact}` : rec.path);
         try {
           if (fault?.stallMs) await sleep(fault.stallMs);
           if (fault?.drop) { rec.fault = 'drop'; res.socket?.destroy(); return; }
@@ -373,8 +443,29 @@ export async function startSimulator(scenario: Scenario, opts: SimulatorOptions 
           } else if (listener === 'wire') ans = await handleWire(kind, req, u, body, rec, fault);
           else if (listener === 'hostplugin') ans = handleHostPlugin(kind, req, body, rec);
           else ans = handleImds(req, u);
-          const payload = ans.body === undefined ? Buffer.alloc(0) : Buffer.isBuffer(ans.body) ? ans.body : Buffer.from(ans.body);
+          let payload = ans.body === undefined ? Buffer.alloc(0) : Buffer.isBuffer(ans.body) ? ans.body : Buffer.from(ans.body);
           rec.status = ans.status;
+          if (fault?.replaceBody !== undefined) { rec.fault = 'replaceBody'; rec.status = ans.status = 200; payload = Buffer.from(fault.replaceBody); }
+          if (fault?.corrupt && payload.length) {
+            rec.fault = 'corrupt';
+            payload = Buffer.from(payload);
+            payload[Math.floor(payload.length / 2)] ^= 0xff;
+          }
+          if (fault?.extraContentLength) {
+            rec.fault = `extraContentLength ${fault.extraContentLength}`;
+            res.writeHead(ans.status, { ...ans.headers, 'Content-Length': String(payload.length + fault.extraContentLength) });
+            res.write(payload);
+            setTimeout(() => res.socket?.destroy(), 20);
+            return;
+          }
+          if (fault?.stallMidBodyMs) {
+            rec.fault = `stallMidBody ${fault.stallMidBodyMs}ms`;
+            res.writeHead(ans.status, { ...ans.headers, 'Content-Length': String(payload.length) });
+            res.write(payload.subarray(0, Math.floor(payload.length / 2)));
+            await sleep(fault.stallMidBodyMs);
+            res.socket?.destroy();
+            return;
+          }
           if (fault?.truncate) {
             rec.fault = 'truncate';
             res.writeHead(ans.status, { ...ans.headers, 'Content-Length': String(payload.length) });
