@@ -83,6 +83,7 @@ export class ExtensionsHandler {
   stop(): void {
     this.abort.abort();
     if (this.pruneTimer) clearInterval(this.pruneTimer);
+    if (this.progressTimer) clearTimeout(this.progressTimer);
   }
 
   /** Once per start (§5.10 step 2, §10.3 items 2–3). */
@@ -204,12 +205,20 @@ export class ExtensionsHandler {
   }
 
   /** Uploads the status now (after an item, at the end of a run), serialised and at most once per interval. */
+  private finalPending = false;
+  private progressTimer: NodeJS.Timeout | undefined;
   private progress(final = false): void {
     if (this.abort.signal.aborted) return;
+    if (final) this.finalPending = true;
     if (this.uploading) { this.uploadAgain = true; return; }
-    const wait = Math.max(0, this.lastUploadAt + (this.o.progressIntervalMs ?? 1000) - Date.now());
+    const wait = this.finalPending ? 0 : Math.max(0, this.lastUploadAt + (this.o.progressIntervalMs ?? 1000) - Date.now());
+    if (wait > 0) {
+      this.progressTimer ??= setTimeout(() => { this.progressTimer = undefined; this.progress(); }, wait);
+      return;
+    }
+    if (this.progressTimer) { clearTimeout(this.progressTimer); this.progressTimer = undefined; }
+    this.finalPending = false;
     const go = async (): Promise<void> => {
-      if (wait && !final) await new Promise((r) => setTimeout(r, wait));
       // the poll's own upload may carry a status built before this change: upload once it is done
       for (let i = 0; this.pollActive && i < 600 && !this.abort.signal.aborted; i++) await new Promise((r) => setTimeout(r, 50));
       this.lastUploadAt = Date.now();
