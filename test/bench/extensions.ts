@@ -20,19 +20,23 @@ const rounds = Number(argv[argv.indexOf('--rounds') + 1] || 5) || 5;
 const asJson = argv.includes('--json');
 
 function cmdline(pid: number): string { try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' '); } catch { return ''; } }
-function rssKb(pid: number): number {
-  try { return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0); } catch { return 0; }
+function rssKb(pid: number, key = 'VmRSS'): number {
+  try { return Number(new RegExp(`${key}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0); } catch { return 0; }
 }
 /** RSS of the agent's own processes: the waagent executable, not the extension's shell or its children. */
-function agentRssKb(vm: Vm): number {
+function agentRssKb(vm: Vm, key = 'VmRSS'): number {
   return vm.agentPids().filter((p) => { const c = cmdline(p); return c.includes('waagent') && !c.includes('fake.sh') && !c.includes('agent-runner') && !/^(\/bin\/)?(sh|sleep) /.test(c); })
-    .reduce((a, p) => a + rssKb(p), 0);
+    .reduce((a, p) => a + rssKb(p, key), 0);
 }
-async function sampleRss(vm: Vm, ms: number): Promise<{ minKb: number; maxKb: number }> {
-  let min = Infinity; let max = 0;
+async function sampleRss(vm: Vm, ms: number): Promise<{ minKb: number; maxKb: number; anonMaxKb: number }> {
+  let min = Infinity; let max = 0; let anon = 0;
   const end = Date.now() + ms;
-  while (Date.now() < end) { const r = agentRssKb(vm); if (r) { min = Math.min(min, r); max = Math.max(max, r); } await sleep(100); }
-  return { minKb: min, maxKb: max };
+  while (Date.now() < end) {
+    const r = agentRssKb(vm);
+    if (r) { min = Math.min(min, r); max = Math.max(max, r); anon = Math.max(anon, agentRssKb(vm, 'RssAnon')); }
+    await sleep(100);
+  }
+  return { minKb: min, maxKb: max, anonMaxKb: anon };
 }
 
 function logTime(line: string): number { return Date.parse(line.slice(0, 24)); }
@@ -80,7 +84,6 @@ async function main(): Promise<void> {
     let t0 = Date.now();
     const idleBefore = await sampleRss(vm, 13_000);
     out.requestsPerIdlePollWithoutExtensions = requestsPerPoll(vm, t0, Date.now());
-    out.idleRssMiB = Number((idleBefore.maxKb / 1024).toFixed(1));
     const rs: { round: number; kind: string; pollToEnableMs?: number; enableRunMs?: number; pollToSuccessMs?: number; publishToSuccessMs?: number }[] = [];
     for (let k = 0; k < rounds; k++) {
       const publishedAt = Date.now();
@@ -120,7 +123,13 @@ async function main(): Promise<void> {
     await waitSuccess(vm, rounds, 30_000);
     await sleep(3000);
     const after = await sampleRss(vm, 10_000);
-    out.rssMiB = { idle: out.idleRssMiB, duringEnableMax: Number((during.maxKb / 1024).toFixed(1)), afterMin: Number((after.minKb / 1024).toFixed(1)), afterMax: Number((after.maxKb / 1024).toFixed(1)) };
+    await sleep(40_000);
+    const minuteLater = await sampleRss(vm, 5_000);
+    const mib = (kb: number): number => Number((kb / 1024).toFixed(1));
+    out.rssMiB = {
+      idle: mib(idleBefore.maxKb), idleAnon: mib(idleBefore.anonMaxKb), duringEnableMax: mib(during.maxKb), duringEnableAnon: mib(during.anonMaxKb),
+      after: mib(after.maxKb), afterAnon: mib(after.anonMaxKb), oneMinuteLater: mib(minuteLater.maxKb), oneMinuteLaterAnon: mib(minuteLater.anonMaxKb),
+    };
   } finally {
     await daemon.stop();
     await vm.destroy({ removeFiles: true });

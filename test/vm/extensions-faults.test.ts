@@ -111,3 +111,47 @@ test('hostile package refused (zip bomb, traversal names); a valid handler besid
     await vm.destroy({ removeFiles: true });
   }
 });
+
+test('multi-config handler (RunCommand v2 style): per-extension commands, statuses and deletion (§9)', { skip, timeout: 300_000 }, async () => {
+  const sc = defaultScenario();
+  const MC = 'Test.FakeMC';
+  sc.extensionPackages = [fakeExtensionPackage(MC, '1.0.0', { supportsMultipleExtensions: 'true' })];
+  const mcExt = (exts: { name: string; seqNo: number; state?: 'enabled' | 'disabled'; publicSettings?: unknown }[]) =>
+    ext({ name: MC, multiConfig: exts });
+  sc.extensions = [mcExt([
+    { name: 'first', seqNo: 1, publicSettings: { fake: 'status=success' } },
+    { name: 'second', seqNo: 4, publicSettings: { fake: 'enable.exit=7 status=none' } },
+  ])];
+  sc.requiredFeatures = ['MultipleExtensionsPerHandler'];
+  const vm = await createVm({ scenario: sc, waagentConf: CONF });
+  const daemon = startDaemon(vm);
+  const entries = () => (vm.simulator.summary()?.latestStatus as { aggregateStatus?: { handlerAggregateStatus?: (HandlerEntryMc)[] } } | undefined)
+    ?.aggregateStatus?.handlerAggregateStatus?.filter((h) => h.handlerName === MC) ?? [];
+  try {
+    await waitFor(vm, 'two MC entries', () => gsAggregate(vm)?.status === 'Success' && entries().length === 2
+      && entries().every((e) => ['success', 'error'].includes(e.runtimeSettingsStatus?.settingsStatus.status.status ?? '')));
+    const byName = Object.fromEntries(entries().map((e) => [e.runtimeSettingsStatus!.extensionName, e]));
+    assert.equal(byName.first.runtimeSettingsStatus!.sequenceNumber, 1);
+    assert.equal(byName.first.runtimeSettingsStatus!.settingsStatus.status.status, 'success');
+    assert.equal(byName.second.runtimeSettingsStatus!.settingsStatus.status.status, 'error');
+    assert.equal(byName.second.runtimeSettingsStatus!.settingsStatus.status.code, 1009);
+    assert.match(byName.second.runtimeSettingsStatus!.settingsStatus.status.formattedMessage!.message, /^Error processing MultiConfig extension Test\.FakeMC\.second: \[MultiConfigExtensionEnableError\] \[ExtensionOperationError\] Non-zero exit code: 7/);
+    const recs = callRecords(vm).filter((r) => r.op === 'enable');
+    assert.deepEqual(recs.map((r) => [r.env?.ConfigExtensionName, r.env?.ConfigSequenceNumber]), [['first', '1'], ['second', '4']]);
+    const supported = (vm.simulator.summary()?.latestStatus as { supportedFeatures?: { Key: string }[] }).supportedFeatures;
+    assert.deepEqual(supported?.map((f) => f.Key), ['MultipleExtensionsPerHandler']);
+    // the user deletes "second": disabled state → its files go and so does its entry
+    publish(vm, sc, [mcExt([{ name: 'first', seqNo: 1, publicSettings: { fake: 'status=success' } }, { name: 'second', seqNo: 4, state: 'disabled' }])]);
+    await waitFor(vm, 'second gone', () => gsAggregate(vm)?.inSvdSeqNo === String(sc.incarnation) && entries().length === 1);
+    assert.equal(entries()[0].runtimeSettingsStatus!.extensionName, 'first');
+    assert.equal(vm.readFile(`${L}/${MC}-1.0.0/config/second.4.settings`), undefined);
+  } finally {
+    await daemon.stop();
+    await vm.destroy({ removeFiles: true });
+  }
+});
+
+interface HandlerEntryMc {
+  handlerName: string;
+  runtimeSettingsStatus?: { extensionName?: string; sequenceNumber: number; settingsStatus: { status: { status: string; code: number | string; formattedMessage?: { message: string } } } };
+}
