@@ -111,6 +111,8 @@ export interface InstallPackageArgs {
   encodedSignature?: string;
   /** Extraction limits (defaults of src/extensions/unzip). */
   zipLimits?: ZipLimits;
+  /** Idle timeout of each download attempt (default 10 s, fabric-protocol.md §5.5). */
+  idleTimeoutMs?: number;
   /** FOR TESTS: free bytes of a file system (default statfs). */
   freeBytes?: (dir: string) => number;
   fallback?: Partial<FallbackOptions>;
@@ -236,7 +238,7 @@ export async function installPackage(wire: WireClient, args: InstallPackageArgs)
           removePart();
           const fh = await fsp.open(part, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
           try {
-            const res = await httpDownload({ url: req.url, headers: req.headers, useProxy: req.useProxy, maxBodyBytes: args.maxBytes ?? DEFAULT_MAX_PACKAGE_BYTES, signal: retry.signal }, {
+            const res = await httpDownload({ url: req.url, headers: req.headers, useProxy: req.useProxy, maxBodyBytes: args.maxBytes ?? DEFAULT_MAX_PACKAGE_BYTES, timeoutMs: args.idleTimeoutMs, signal: retry.signal }, {
               onHeaders: (_s, h) => {
                 const len = Number(h['content-length']);
                 if (!Number.isFinite(len) || len <= 0) return;

@@ -23,13 +23,16 @@ function children(el: XmlElement | undefined, local: string): XmlElement[] {
 }
 
 /**
- * Parses a manifest: every `Plugins/Plugin` and `InternalPlugins/Plugin` with a non-empty `Version`. Malformed XML
- * throws `ExtensionError` (−1). A document without candidates parses to an empty list ("version not found" later).
+ * Parses a manifest: every `Plugins/Plugin` and `InternalPlugins/Plugin` with a non-empty `Version`. Malformed XML or
+ * another root element (an HTML error page served with 200) throws `ExtensionError` (−1). A document without candidates parses to an empty list ("version not found" later).
  */
 export function parseExtensionManifest(xml: string): ExtensionManifest {
   let root: XmlElement;
   try { root = parseXml(xml.replace(/^\uFEFF/, ''), 'extension manifest'); } catch (e) {
     throw new ExtensionError(`Malformed extension manifest: ${(e as Error).message}`, ExtErrorCode.PluginUnknownFailure);
+  }
+  if (root.local !== 'PluginVersionManifest') {
+    throw new ExtensionError(`Malformed extension manifest: root element <${root.local}>, not <PluginVersionManifest>`, ExtErrorCode.PluginUnknownFailure);
   }
   const versions: ManifestVersion[] = [];
   for (const [list, isInternal] of [['Plugins', false], ['InternalPlugins', true]] as const) {

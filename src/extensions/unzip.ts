@@ -283,12 +283,13 @@ export async function extractZipSafely(zipPath: string, destDir: string, limits:
       made.add(rel);
     };
 
-    let files = 0; let bytes = 0;
+    let files = 0; let bytes = 0; let warnings = 0;
+    const warn = (msg: string): void => { if (++warnings <= 20) log.warn(msg); };
     for (const e of entries) {
       const rel = sanitizeEntryName(e.name);
-      if (rel !== e.name.replace(/\/$/, '')) log.warn(`package entry ${JSON.stringify(e.name)} rewritten to ${JSON.stringify(rel)}`);
-      if (rel === '') { log.warn(`package entry ${JSON.stringify(e.name)} has no usable name; skipped`); continue; }
-      if (skip(rel)) { log.warn(`package entry ${JSON.stringify(e.name)} would replace an agent-owned file; skipped`); continue; }
+      if (rel !== e.name.replace(/\/$/, '')) warn(`package entry ${JSON.stringify(e.name)} rewritten to ${JSON.stringify(rel)}`);
+      if (rel === '') { warn(`package entry ${JSON.stringify(e.name)} has no usable name; skipped`); continue; }
+      if (skip(rel)) { warn(`package entry ${JSON.stringify(e.name)} would replace an agent-owned file; skipped`); continue; }
       const abs = path.join(staging, rel);
       if (!abs.startsWith(staging + path.sep)) throw new ZipError(`entry ${JSON.stringify(e.name)} escapes the destination`);
       // Local header: same name, data offset.
@@ -301,7 +302,7 @@ export async function extractZipSafely(zipPath: string, destDir: string, limits:
       if (dataStart + e.compressedSize > st.size) throw new ZipError(`entry ${JSON.stringify(e.name)} runs past the end of the archive (truncated?)`);
       if (e.isDir) { await mkdirs(rel); continue; }
       await mkdirs(path.posix.dirname(rel) === '.' ? '' : path.posix.dirname(rel));
-      if (e.isSymlink) log.warn(`package entry ${JSON.stringify(e.name)} is a symlink; written as a regular file holding its target`);
+      if (e.isSymlink) warn(`package entry ${JSON.stringify(e.name)} is a symlink; written as a regular file holding its target`);
       // Never follow a link, never write to a special file; a later duplicate replaces the earlier file.
       try {
         const l = await fsp.lstat(abs);
@@ -331,6 +332,7 @@ export async function extractZipSafely(zipPath: string, destDir: string, limits:
       files++;
       bytes += meter.bytes;
     }
+    if (warnings > 20) log.warn(`${warnings - 20} more package entry warnings not shown`);
     await opts.beforeCommit?.(staging);
     await commit(staging, destDir);
     staging = undefined;

@@ -120,7 +120,7 @@ export async function downloadWithFallback<T>(wire: WireClient, opts: FallbackOp
     const first = defaultChannel;
     for (const channel of [first, first === 'direct' ? 'hostplugin' : 'direct'] as Channel[]) {
       if (signal?.aborted) throw Object.assign(new Error('The operation was aborted'), { name: 'AbortError' });
-      if (channel === 'hostplugin' && !(await wire.hostPluginAvailable())) {
+      if (channel === 'hostplugin' && !(await wire.hostPluginAvailable().catch(() => false))) {
         if (channel === first) last = new Error('host plugin not available');
         continue;
       }

@@ -1,5 +1,6 @@
 /**
- * The scripted fake extension of extensions.md §13.2: one POSIX `sh` script (`bin/fake.sh <op>`, no Python, no jq)
+ * The scripted fake extension of extensions.md §13.2: one POSIX `sh` script (test/fabric/fake-ext.sh, packaged as
+ * `bin/fake.sh <op>`; no Python, no jq)
  * plus `HandlerManifest.json` in the variants §13.2 lists, zipped at test time. Each call appends one JSON line to
  * `<L>/fake-ext-record.log` (operation, arguments, ids, umask, process group and session, open file descriptors, the
  * whole environment, settings file facts) and then does what the public setting `fake` says: space-separated

@@ -368,7 +368,7 @@ export async function startSimulator(scenario: Scenario, opts: SimulatorOptions 
         if (typeof loc !== 'string' || !loc) { fail(rec, 'hgArtifact without x-ms-artifact-location'); return { status: 400, body: 'x-ms-artifact-location required' }; }
         let target: URL;
         try { target = new URL(loc); } catch { fail(rec, 'hgArtifact x-ms-artifact-location is not a URL'); return { status: 400 }; }
-        if (`${target.protocol}//${target.host}` !== base) return { status: 502, body: 'upstream: artifact not in this storage account' };
+        if (target.origin !== new URL(base).origin) return { status: 502, body: 'upstream: artifact not in this storage account' };
         const a = storageAnswer(target.pathname);
         return a.status === 404 ? { status: 502, body: `upstream 404: ${a.body ?? ''}` } : a;
       }
