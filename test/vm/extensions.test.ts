@@ -120,3 +120,22 @@ test('extension lifecycle under the daemon: install, enable, new settings, updat
     await vm.destroy({ removeFiles: true });
   }
 });
+
+test('-run-exthandlers drives the same extension handling (install, enable, status), and stops on SIGTERM', { skip, timeout: 300_000 }, async () => {
+  const sc = defaultScenario();
+  sc.extensionPackages = [fakeExtensionPackage(N, '1.0.0')];
+  sc.extensions = [ext({ fake: 'status=success' })];
+  const vm = await createVm({ scenario: sc, waagentConf: defaultWaagentConf({ 'Extensions.GoalStatePeriod': '1' }) });
+  let stop = false;
+  const run = vm.run(['-run-exthandlers'], { timeoutMs: 120_000, killWhen: () => stop, killSignal: 'SIGTERM' });
+  try {
+    await waitFor(vm, 'enable success', () => entry(vm)?.status === 'Ready' && entry(vm)?.runtimeSettingsStatus?.settingsStatus.status.status === 'success');
+    assert.deepEqual(calls(vm), ['install@1.0.0', 'enable@1.0.0']);
+    assert.equal(vm.simulator.summary()!.readyCount, 0, 'no provisioning, no health report');
+  } finally {
+    stop = true;
+    const r = await run;
+    await vm.destroy({ removeFiles: true });
+    assert.equal(r.exitCode, 0, `exit ${r.exitCode} ${r.signal}`);
+  }
+});
