@@ -10,6 +10,7 @@ import type { FabricLinkHandle } from '../../src/fabric/link';
 import type { GoalState } from '../../src/fabric/wire';
 import type { StatusInput } from '../../src/fabric/status';
 import { extConfig, plugin, scSettings, makeFakeBed, L } from './ext-helpers';
+import { HandlerDir } from '../../src/extensions/handler-state';
 
 function gs(incarnation: string, seq: number): GoalState {
   const ec = extConfig([plugin('Test.Fake', '1.0.0')], [scSettings('Test.Fake', '1.0.0', seq)]);
@@ -54,6 +55,54 @@ test('handler: process a new incarnation once, queue the newest during a run, up
     assert.ok(uploads.length >= 2, 'progress uploads outside the poll');
     assert.ok(uploads.some((u) => u.goalState?.inSvdSeqNo === '1'));
     assert.deepEqual(s.supportedFeatures, ['MultipleExtensionsPerHandler']);
+    h.stop();
+  } finally { bed.cleanup(); }
+});
+
+test('handler start-up: HandlerEnvironment.json rewritten for every handler directory, ETP folders removed, cloud-init waited for once (§5.10, §10.3, §3.2)', async () => {
+  const bed = makeFakeBed();
+  try {
+    bed.fs.mkdir(`${L}/Test.Fake-1.0.0`, 0o755);
+    bed.fs.write(`${L}/Test.Fake-1.0.0/HandlerManifest.json`, '[]', { mode: 0o644 });
+    bed.fs.mkdir(`${L}/custom-script`, 0o755);
+    bed.fs.mkdir('/var/log/azure/Test.Fake/events', 0o700);
+    bed.fs.write('/var/log/azure/Test.Fake/events/1.json', '{}', { mode: 0o600 });
+    bed.fs.write('/var/log/azure/Test.Fake/CommandExecution.log', 'x', { mode: 0o644 });
+    const runs: string[][] = [];
+    const ctx = { conf: new Config('(test)', { 'Extensions.WaitForCloudInit': 'y', 'Extensions.WaitForCloudInitTimeout': '7' }),
+      os: { fs: bed.fs, run: async (argv: string[], o: { timeoutMs?: number }) => { runs.push([...argv, String(o.timeoutMs)]); return { code: 0 }; } }, log, libDir: L } as unknown as AgentContext;
+    const rewritten: string[] = [];
+    const link = { wire: undefined, uploadStatus: async () => 'direct' } as unknown as FabricLinkHandle;
+    const h = new ExtensionsHandler(ctx, link, { deps: () => ({ ...bed.deps, readExtensionStatus: async () => ({ status: 'success', code: 0 }) }), rewriteEnvironment: (d, n) => rewritten.push(`${d} ${n}`) });
+    await h.onPoll(gs('1', 0));
+    await h.idle();
+    await h.onPoll(gs('2', 1));
+    await h.idle();
+    assert.deepEqual(rewritten, [`${L}/Test.Fake-1.0.0 Test.Fake`]);
+    assert.equal(bed.exists('/var/log/azure/Test.Fake/events'), false);
+    assert.equal(bed.exists('/var/log/azure/Test.Fake/CommandExecution.log'), true);
+    assert.deepEqual(runs, [['cloud-init', 'status', '--wait', '7000']]);
+    h.stop();
+  } finally { bed.cleanup(); }
+});
+
+test('on hold: nothing runs, nothing is cleaned, the aggregate stays as it was (§3.2 gate 2)', async () => {
+  const bed = makeFakeBed();
+  try {
+    const ctx = { conf: new Config('(test)', {}), os: { fs: bed.fs, run: async () => ({ code: 0 }) }, log, libDir: L } as unknown as AgentContext;
+    const link = { wire: undefined, uploadStatus: async () => 'direct' } as unknown as FabricLinkHandle;
+    let hold = false;
+    const h = new ExtensionsHandler(ctx, link, { deps: () => ({ ...bed.deps, readExtensionStatus: async () => ({ status: 'success', code: 0 }) }), onHold: async () => hold });
+    const g1 = gs('1', 0); g1.extensionsConfig!.artifactsProfileBlob = 'http://x/profile';
+    await h.onPoll(g1); await h.idle();
+    assert.equal(bed.calls.length, 2);
+    new HandlerDir(bed.fs, L, 'Gone', '1.0').setState('Enabled');
+    hold = true;
+    const g2 = gs('2', 1); g2.extensionsConfig!.artifactsProfileBlob = 'http://x/profile';
+    await h.onPoll(g2); await h.idle();
+    assert.equal(bed.calls.length, 2, 'no command while on hold');
+    assert.equal(bed.exists(`${L}/Gone-1.0`), true, 'no clean-up while on hold');
+    assert.equal((await h.statusInput()).goalState?.inSvdSeqNo, '1');
     h.stop();
   } finally { bed.cleanup(); }
 });

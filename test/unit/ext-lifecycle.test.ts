@@ -326,3 +326,26 @@ test('events folder pruning keeps VMAccess working: ≤ 500 entries, old .tld fi
     assert.ok(!left.includes('1000.tld'));
   } finally { bed.cleanup(); }
 });
+
+test('report: heartbeat replaces the status word and message, Unresponsive keeps the code, a missing one is recorded (§8.3)', async () => {
+  const bed = makeFakeBed();
+  try {
+    const lc = bed.lifecycle();
+    const it = item(bed, '1.0.0', 'enabled', 3);
+    await lc.processItem(it);
+    const input = { handlers: [it.handler], versions: new Map([[N, '1.0.0']]), memo: lc.memo, notAllowed: new Set<string>(), now: new Date() };
+    const deps = (hb: 'ok' | 'unresponsive' | 'error') => ({
+      readExtensionStatus: async () => ({ status: 'success', code: 0 }),
+      reportsHeartbeat: () => true,
+      readHeartbeat: () => (hb === 'ok' ? { kind: 'ok' as const, status: 'ready', message: 'hb says hi' } : hb === 'unresponsive' ? { kind: 'unresponsive' as const } : { kind: 'error' as const, message: '[ExtensionError] Failed to get heart beat file' }),
+    });
+    let [e] = await buildHandlerEntries(bed.fs, L, input, deps('ok'));
+    assert.deepEqual([e.status, e.code, e.message], ['ready', 0, 'hb says hi']);
+    [e] = await buildHandlerEntries(bed.fs, L, input, deps('unresponsive'));
+    assert.deepEqual([e.status, e.code, e.message], ['Unresponsive', 0, 'Plugin enabled']);
+    [e] = await buildHandlerEntries(bed.fs, L, input, deps('error'));
+    assert.deepEqual([e.status, e.code, e.message], ['NotReady', -1, '[ExtensionError] Failed to get heart beat file']);
+    assert.equal(JSON.parse(bed.read(`${H('1.0.0')}/config/HandlerStatus`)).code, -1, 'written into HandlerStatus');
+    assert.equal(e.runtimeSettings?.sequenceNumber, 3);
+  } finally { bed.cleanup(); }
+});
