@@ -134,6 +134,7 @@ export class ExtensionsHandler {
     const t0 = Date.now();
     this.running = (async () => {
       await this.waitForCloudInit();
+      await this.ensureCertificates(gs);
       const { lifecycle, deps } = this.ensureLifecycle();
       log.info(`Processing extensions of goal state incarnation_${incarnation} (${ec.plugins.length} handler(s))`);
       const r = await processGoalState(ec, incarnation, {
@@ -165,6 +166,28 @@ export class ExtensionsHandler {
       this.waiting = undefined;
       if (next && next.ids.incarnation !== this.lastStarted && !this.abort.signal.aborted) this.start(next);
     });
+  }
+
+  /**
+   * §7.2: a thumbprint the settings reference without `<L>/<T>.crt` on disk (e.g. after hibernate/resume) → fetch
+   * the certificates again before processing; a failure is logged and processing goes on (the extension then reports
+   * its own decryption error).
+   */
+  private async ensureCertificates(gs: GoalState): Promise<void> {
+    const ec = gs.extensionsConfig;
+    const wire = this.link.wire;
+    if (!ec || !wire || !gs.doc.certificatesUri) return;
+    const wanted = new Set<string>();
+    for (const ps of ec.pluginSettings) {
+      for (const r of [...ps.runtimeSettings, ...ps.extensionRuntimeSettings]) {
+        const m = /"protectedSettingsCertThumbprint"\s*:\s*"([0-9A-Fa-f]{40})"/.exec(r.json);
+        if (m) wanted.add(m[1].toUpperCase());
+      }
+    }
+    const missing = [...wanted].filter((t) => !this.ctx.os.fs.exists(`${this.ctx.libDir}/${t}.crt`));
+    if (!missing.length) return;
+    this.ctx.log.info(`Certificates ${missing.join(', ')} referenced by extension settings are missing: fetching the certificates again`);
+    try { await wire.fetchCertificates(gs.doc.certificatesUri); } catch (e) { this.ctx.log.warn(`Fetching the certificates again failed: ${errorText(e)}`); }
   }
 
   /** §3.2 gate 1: once per start, `cloud-init status --wait` bounded by the configured timeout. */

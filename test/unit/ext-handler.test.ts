@@ -106,3 +106,31 @@ test('on hold: nothing runs, nothing is cleaned, the aggregate stays as it was (
     h.stop();
   } finally { bed.cleanup(); }
 });
+
+test('a thumbprint referenced by the settings without its .crt on disk → certificates fetched again first (§7.2)', async () => {
+  const bed = makeFakeBed();
+  try {
+    const ctx = { conf: new Config('(test)', {}), os: { fs: bed.fs, run: async () => ({ code: 0 }) }, log, libDir: L } as unknown as AgentContext;
+    const fetched: string[] = [];
+    const order: string[] = [];
+    const wire = { endpoint: { host: '127.0.0.1' }, fetchCertificates: async (u: string) => { fetched.push(u); order.push('certificates'); return { certs: [], ok: true }; } };
+    const link = { wire, uploadStatus: async () => 'direct' } as unknown as FabricLinkHandle;
+    const deps = { ...bed.deps, readExtensionStatus: async () => ({ status: 'success', code: 0 }),
+      runCommand: async (a: Parameters<typeof bed.deps.runCommand>[0]) => { order.push(a.operation); return bed.deps.runCommand(a); } };
+    const h = new ExtensionsHandler(ctx, link, { deps: () => deps });
+    const TP = 'F6ABAA61098A301EBB8A571C3C7CF77F355F7FA9';
+    const withTp = (inc: string, seq: number): GoalState => {
+      const g = gs(inc, seq);
+      g.doc = { certificatesUri: 'http://wire/certs' } as GoalState['doc'];
+      g.extensionsConfig!.pluginSettings[0].runtimeSettings[0].json = JSON.stringify({ runtimeSettings: [{ handlerSettings: { protectedSettings: 'MIIB', protectedSettingsCertThumbprint: TP.toLowerCase() } }] });
+      return g;
+    };
+    await h.onPoll(withTp('1', 0)); await h.idle();
+    assert.deepEqual(fetched, ['http://wire/certs']);
+    assert.deepEqual(order, ['certificates', 'install', 'enable']);
+    bed.fs.write(`${L}/${TP}.crt`, 'cert', { mode: 0o600 });
+    await h.onPoll(withTp('2', 1)); await h.idle();
+    assert.equal(fetched.length, 1, 'not fetched when the file is there');
+    h.stop();
+  } finally { bed.cleanup(); }
+});

@@ -6,8 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { agentCommand, createVm, defaultWaagentConf, vmUnavailableReason } from './vm';
-import { defaultScenario } from '../fabric/scenario';
+import { agentCommand, createVm, defaultWaagentConf, vmUnavailableReason, type Vm } from './vm';
+import { defaultScenario, type Scenario } from '../fabric/scenario';
 import { fakeExtensionPackage } from '../fabric/fake-extension';
 import { N, L, ext, entry, gsAggregate, calls, callRecords, waitFor, publish, startDaemon, sha256, agentLog, fakeLog, sleep } from './ext-helpers';
 
@@ -23,6 +23,15 @@ test('extension lifecycle under the daemon: install, enable, new settings, updat
   sc.extensionPackages = [fakeExtensionPackage(N, '1.0.0'), fakeExtensionPackage(N, '1.1.0')];
   sc.extensions = [ext({ fake: 'status=success decrypt=1 mrseq=1', protectedSettingsPlain: secret })];
   const vm = await createVm({ scenario: sc, waagentConf: defaultWaagentConf({ 'Extensions.GoalStatePeriod': '1' }) });
+  try {
+    await lifecycleSteps(vm, sc, secret);
+    await notAllowedStep(vm, sc);
+  } finally {
+    await vm.destroy({ removeFiles: true });
+  }
+});
+
+async function lifecycleSteps(vm: Vm, sc: Scenario, secret: { password: string }): Promise<void> {
   const daemon = startDaemon(vm);
   try {
     // 1. install + enable with protected settings
@@ -61,11 +70,18 @@ test('extension lifecycle under the daemon: install, enable, new settings, updat
     assert.equal(calls(vm).length, 2, 'no command while the incarnation is unchanged');
     assert.ok(vm.simulator.summary()!.statusUploads >= uploads + 2, 'status uploaded every period');
 
-    // 3. new settings (seq 1): settings file written, enable only
+    // 3. new settings (seq 1): settings file written, enable only. The tenant certificate files vanished meanwhile:
+    //    they are there again before the command runs (§7.2; the unit test ext-handler proves the refetch itself).
+    const tp = sc.certificates[0].thumbprint;
+    for (const f of [`${L}/${tp}.crt`, `${L}/${tp}.prv`]) execFileSync('rm', ['-f', `${vm.rootPath}${f}`]);
     let n = callRecords(vm).length;
-    publish(vm, sc, [ext({ seqNo: 1, fake: 'status=success mrseq=1', protectedSettingsPlain: secret })]);
+    publish(vm, sc, [ext({ seqNo: 1, fake: 'status=success mrseq=1 decrypt=1', protectedSettingsPlain: secret })]);
     await waitFor(vm, 'enable success, seq 1', () => entry(vm)?.runtimeSettingsStatus?.sequenceNumber === 1 && entry(vm)?.runtimeSettingsStatus?.settingsStatus.status.status === 'success');
     assert.deepEqual(calls(vm, n), ['enable@1.0.0']);
+    const dec2 = fakeLog(vm).filter((r) => r.event === 'decrypt').pop();
+    assert.equal(dec2?.op, 'enable');
+    assert.equal(dec2?.ok, true, 'decrypted with the certificate files written again');
+    assert.ok(vm.readFile(`${L}/${tp}.prv`), 'certificate files written again');
     assert.equal(callRecords(vm)[n].env?.ConfigSequenceNumber, '1');
     assert.ok(vm.readFile(`${H}/config/1.settings`));
 
@@ -104,22 +120,21 @@ test('extension lifecycle under the daemon: install, enable, new settings, updat
   } finally {
     await daemon.stop();
   }
+}
+
+/** 7. Extensions.Enabled=n: a new handler is reported as not allowed (1009), nothing runs (§11.2). */
+async function notAllowedStep(vm: Vm, sc: Scenario): Promise<void> {
+  vm.writeFile('/etc/waagent.conf', defaultWaagentConf({ 'Extensions.GoalStatePeriod': '1', 'Extensions.Enabled': 'n' }));
+  const n = callRecords(vm).length;
+  publish(vm, sc, [ext({ seqNo: 5 })]);
+  const d2 = startDaemon(vm);
   try {
-    // 7. Extensions.Enabled=n: a new handler is reported as not allowed (1009), nothing runs
-    vm.writeFile('/etc/waagent.conf', defaultWaagentConf({ 'Extensions.GoalStatePeriod': '1', 'Extensions.Enabled': 'n' }));
-    const n = callRecords(vm).length;
-    publish(vm, sc, [ext({ seqNo: 5 })]);
-    const d2 = startDaemon(vm);
-    try {
-      const e = await waitFor(vm, 'not-allowed entry', () => (entry(vm)?.code === 1009 ? entry(vm) : undefined));
-      assert.equal(e.status, 'NotReady');
-      assert.match(e.formattedMessage!.message, new RegExp(`^Extension '${N.replace('.', '\\.')}' will not be processed since extension processing is disabled\\. To enable extension processing, set Extensions\\.Enabled=y in '/etc/waagent\\.conf'$`));
-      assert.equal(callRecords(vm).length, n, 'no command runs');
-    } finally { await d2.stop(); }
-  } finally {
-    await vm.destroy({ removeFiles: true });
-  }
-});
+    const e = await waitFor(vm, 'not-allowed entry', () => (entry(vm)?.code === 1009 ? entry(vm) : undefined));
+    assert.equal(e.status, 'NotReady');
+    assert.match(e.formattedMessage!.message, new RegExp(`^Extension '${N.replace('.', '\\.')}' will not be processed since extension processing is disabled\\. To enable extension processing, set Extensions\\.Enabled=y in '/etc/waagent\\.conf'$`));
+    assert.equal(callRecords(vm).length, n, 'no command runs');
+  } finally { await d2.stop(); }
+}
 
 test('-run-exthandlers drives the same extension handling (install, enable, status), and stops on SIGTERM', { skip, timeout: 300_000 }, async () => {
   const sc = defaultScenario();
