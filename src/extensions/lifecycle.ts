@@ -390,7 +390,7 @@ export class Lifecycle {
     const copy = (a: string, b: string): void => {
       const st = this.fs.lstat(a);
       if (!st?.isFile()) return;
-      nodeFs.copyFileSync(this.fs.p(a), this.fs.p(b));
+      this.fs.write(b, nodeFs.readFileSync(this.fs.p(a)), { mode: st.mode & 0o777 });
       nodeFs.utimesSync(this.fs.p(b), st.atime, st.mtime);
     };
     try {

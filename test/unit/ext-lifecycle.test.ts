@@ -55,6 +55,8 @@ test('update 1.0.0 → 1.1.0: the exact order and environment of §5.4', async (
     await lc.processItem(item(bed, '1.0.0', 'enabled', 0));
     bed.fs.write(`${H('1.0.0')}/mrseq`, '0', { mode: 0o644 });
     bed.fs.write(`${H('1.0.0')}/status/0.status`, '[]', { mode: 0o644 });
+    const old = new Date('2026-01-02T03:04:05Z');
+    (await import('node:fs')).utimesSync(bed.p(`${H('1.0.0')}/status/0.status`), old, old);
     bed.events.length = 0; bed.calls.length = 0;
     const out = await lc.processItem(item(bed, '1.1.0', 'enabled', 4));
     assert.equal(out.ok, true);
@@ -69,7 +71,7 @@ test('update 1.0.0 → 1.1.0: the exact order and environment of §5.4', async (
     assert.equal(en.env.AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE, '0');
     assert.equal(bed.exists(H('1.0.0')), false);
     assert.equal(bed.read(`${H('1.1.0')}/mrseq`), '0');
-    assert.equal(bed.exists(`${H('1.1.0')}/status/0.status`), true);
+    assert.equal((await import('node:fs')).statSync(bed.p(`${H('1.1.0')}/status/0.status`)).mtime.toISOString(), old.toISOString(), 'timestamps kept');
     assert.equal(new HandlerDir(bed.fs, L, N, '1.1.0').state(), 'Enabled');
   } finally { bed.cleanup(); }
 });
