@@ -245,7 +245,7 @@ export class ExtensionsHandler {
       // the poll's own upload may carry a status built before this change: upload once it is done
       for (let i = 0; this.pollActive && i < 600 && !this.abort.signal.aborted; i++) await new Promise((r) => setTimeout(r, 50));
       this.lastUploadAt = Date.now();
-      await this.link.uploadStatus(await this.statusInput());
+      await this.link.uploadStatus?.(await this.statusInput());
     };
     this.uploading = go().catch((e) => this.ctx.log.warn(`status upload: ${errorText(e)}`)).finally(() => {
       this.uploading = undefined;

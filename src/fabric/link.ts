@@ -63,7 +63,7 @@ export interface FabricLinkHandle extends FabricLink {
   /** Called after each goal state fetch that brought a new incarnation (and once when the link connects). */
   onGoalState(listener: (gs: GoalState) => void): () => void;
   /** Uploads a status blob now (outside the poll: progress of long extension operations). Never throws. */
-  uploadStatus(status: Partial<StatusInput>): Promise<PollResult['status'] | undefined>;
+  uploadStatus?(status: Partial<StatusInput>): Promise<PollResult['status'] | undefined>;
 }
 
 class Link implements FabricLinkHandle {
