@@ -6,6 +6,7 @@
  */
 import type { HostFs } from '../os/os';
 import { handlerDirsOnDisk, safeName } from './plan';
+import { parseVersion, compareVersions } from './manifest';
 
 export type HandlerStateName = 'NotInstalled' | 'Installed' | 'Enabled' | 'FailedUpgrade';
 const STATES: readonly HandlerStateName[] = ['NotInstalled', 'Installed', 'Enabled', 'FailedUpgrade'];
@@ -20,27 +21,12 @@ export interface HandlerStatusRecord {
   supports_multi_config: boolean;
 }
 
-/**
- * Version comparison of §3.6: component-wise numeric, missing components are 0, a pre-release suffix
- * (`alpha|beta|rc<n>`) sorts before the release.
- */
+/** Version comparison of §3.6 (ext-fetch's parser): numeric components, missing ones are 0, a pre-release suffix
+ *  sorts before the release; an unparsable version sorts first. */
 export function compareExtVersions(a: string, b: string): number {
-  const split = (v: string): { nums: number[]; pre?: [string, number] } => {
-    const m = /^([\d.]+?)\.?((alpha|beta|rc)(\d*))?$/.exec(v.trim());
-    const core = m ? m[1] : v;
-    const nums = core.split('.').map((x) => (/^\d+$/.test(x) ? Number(x) : 0));
-    return { nums, pre: m?.[3] ? [m[3], Number(m[4] || 0)] : undefined };
-  };
-  const x = split(a); const y = split(b);
-  for (let i = 0; i < Math.max(x.nums.length, y.nums.length); i++) {
-    const d = (x.nums[i] ?? 0) - (y.nums[i] ?? 0);
-    if (d) return d < 0 ? -1 : 1;
-  }
-  if (!x.pre && !y.pre) return 0;
-  if (!x.pre) return 1;
-  if (!y.pre) return -1;
-  if (x.pre[0] !== y.pre[0]) return x.pre[0] < y.pre[0] ? -1 : 1; // alpha < beta < rc
-  return Math.sign(x.pre[1] - y.pre[1]);
+  const x = parseVersion(a); const y = parseVersion(b);
+  if (x && y) return Math.sign(compareVersions(x, y));
+  return x ? 1 : y ? -1 : a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** One handler directory `<L>/<N>-<V>` and its state files. */
