@@ -2,11 +2,13 @@
  * The steady state (fabric-protocol.md §6.2): every `Extensions.GoalStatePeriod` seconds (300 s with extensions
  * disabled) refetch the goal state (a new incarnation refetches its documents and certificates) and upload the status
  * blob. Runs in the daemon's own process (one process keeps the memory target; `-run-exthandlers` runs the same loop
- * on its own). Extension handling will hook in here.
+ * on its own). Extension handling (src/extensions/handler.ts, loaded lazily) gets the goal state of every poll, starts
+ * processing a new incarnation in the background and gives the status that poll uploads.
  */
 import type { AgentContext } from '../context';
 import type { FabricLinkHandle } from '../fabric/link';
 import { errorText } from '../core/log';
+import type { ExtensionsHandler } from '../extensions/handler';
 
 /** Sleeps `ms`, or less when the signal aborts. */
 function pause(ms: number, signal: AbortSignal): Promise<void> {
@@ -34,12 +36,23 @@ export async function runGoalStateLoop(ctx: AgentContext, link: FabricLinkHandle
   if (!ctx.conf.bool('Extensions.Enabled')) ctx.log.info('Extensions.Enabled=n: extensions are not processed; polling the goal state every 300 s');
   await Promise.race([link.connected().catch(() => undefined), new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }))]);
   let failures = 0;
+  let ext: ExtensionsHandler | undefined;
+  try {
+    ext = (await import('../extensions/deps')).createExtensionsHandler(ctx, link);
+  } catch (e) {
+    ctx.log.error(`Extension handling not available: ${errorText(e)}`);
+  }
+  signal.addEventListener('abort', () => ext?.stop(), { once: true });
   while (!signal.aborted) {
     try {
-      const r = await link.pollOnce();
+      const h = ext;
+      if (h) h.pollActive = true;
+      const r = await link.pollOnce(h ? { status: (gs) => h.onPoll(gs) } : {});
+      if (ext) ext.pollActive = false;
       if (r.error) failures++; else failures = 0;
       if (r.changed && r.goalState) ctx.log.info(`New goal state, incarnation ${r.goalState.ids.incarnation}`);
     } catch (e) {
+      if (ext) ext.pollActive = false;
       failures++;
       if (failures <= 3) ctx.log.warn(`Goal state poll failed: ${errorText(e)}`);
     }

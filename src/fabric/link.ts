@@ -50,9 +50,10 @@ export interface PollResult {
 }
 
 export interface PollOptions {
-  /** The status to upload: a ready JSON text, the inputs to build it, or false to skip the upload. Default: a status
-   *  with no handlers built from the host name and distro. */
-  status?: string | Partial<StatusInput> | false;
+  /** The status to upload: a ready JSON text, the inputs to build it, a function giving the inputs from the goal state
+   *  just fetched (called after the goal-state update, before the upload), or false to skip the upload. Default: a
+   *  status with no handlers built from the host name and distro. */
+  status?: string | Partial<StatusInput> | false | ((gs: GoalState) => Partial<StatusInput> | Promise<Partial<StatusInput>>);
 }
 
 /** The link plus what the daemon needs on top of the FabricLink contract. */
@@ -66,6 +67,8 @@ export interface FabricLinkHandle extends FabricLink {
   readonly wire: WireClient | undefined;
   /** Called after each goal state fetch that brought a new incarnation (and once when the link connects). */
   onGoalState(listener: (gs: GoalState) => void): () => void;
+  /** Uploads a status blob now (outside the poll: progress of long extension operations). Never throws. */
+  uploadStatus?(status: Partial<StatusInput>): Promise<PollResult['status'] | undefined>;
 }
 
 class Link implements FabricLinkHandle {
@@ -292,7 +295,8 @@ class Link implements FabricLinkHandle {
     }
     if (opts.status === false) { result.status = 'skipped'; return result; }
     try {
-      const json = typeof opts.status === 'string' ? opts.status : await this.defaultStatus(opts.status ?? {});
+      const st = typeof opts.status === 'function' && client.goalState ? await opts.status(client.goalState) : opts.status;
+      const json = typeof st === 'string' ? st : await this.defaultStatus(typeof st === 'object' ? st : {});
       result.status = await uploadStatusBlob(client, json);
       const streak = this.statusWarn.success();
       if (streak > 3) log.info(`Status upload works again after ${streak} failures`);
@@ -303,6 +307,17 @@ class Link implements FabricLinkHandle {
       if (warn) log.warn(warn); else log.verbose(msg);
     }
     return result;
+  }
+
+  async uploadStatus(status: Partial<StatusInput>): Promise<PollResult['status'] | undefined> {
+    const client = this.client;
+    if (!client || this.closed) return undefined;
+    try {
+      return await uploadStatusBlob(client, await this.defaultStatus(status));
+    } catch (e) {
+      log.warn(`status upload: ${errorText(e)}`);
+      return undefined;
+    }
   }
 
   private async defaultStatus(partial: Partial<StatusInput>): Promise<string> {
