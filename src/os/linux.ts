@@ -273,9 +273,10 @@ export class LinuxOS extends OsBase {
    */
   async deleteAccount(name: string): Promise<void> {
     if (this.isSystemUser(name)) { log.error(`${name} is a system user. Will not delete it.`); return; }
+    // sudo rights go first: an account being removed never keeps them, even for a moment or when userdel fails
+    this.removeSudoersUser(name);
     this.touch('/var/run/utmp');
     await this.runUserdel(name);
-    this.removeSudoersUser(name);
   }
   protected async runUserdel(name: string): Promise<void> { await this.runOk(['userdel', '-f', '-r', name], undefined, `userdel ${name}`); }
   protected touch(p: string): void {

@@ -139,7 +139,7 @@ test('JIT users end to end: created with expiry, password and sudo from the simu
     // the simulator drops the user: a new incarnation without RemoteAccessInfo
     vm.simulator.setScenario({ ...sc, remoteAccess: undefined });
     vm.simulator.bumpIncarnation();
-    await until(vm, 'the JIT user removed', () => line('/etc/passwd', 'jituser') === undefined);
+    await until(vm, 'the JIT user removed', () => line('/etc/passwd', 'jituser') === undefined && vm.stat('/home/jituser') === undefined);
     assert.equal(line('/etc/shadow', 'jituser'), undefined);
     assert.equal(vm.stat('/home/jituser'), undefined, 'home removed');
     assert.doesNotMatch(vm.readFile('/etc/sudoers.d/waagent')?.toString() ?? '', /jituser/);
