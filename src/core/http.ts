@@ -166,8 +166,20 @@ interface Prepared {
 }
 
 /** A proxy that answered 407 (D30): a clear, retryable error that names the proxy and never the credentials. */
-function proxyAuthError(proxy: ProxyTarget): HttpIoError {
-  return new HttpIoError(`proxy ${describeProxy(proxy)} requires authentication (HTTP 407)${proxy.auth ? ': the credentials were refused' : ': none configured'}`, 'EPROXYAUTH');
+function proxyAuthError(proxy: ProxyTarget, status = 407): HttpIoError {
+  return new HttpIoError(`proxy ${describeProxy(proxy)} requires authentication (HTTP ${status})${proxy.auth ? ': the credentials were refused' : ': none configured'}`, 'EPROXYAUTH');
+}
+
+/**
+ * The proxy's own refusal of a request (D30), or undefined: a 407, or on a plain (not tunnelled) request a 401
+ * without a `Via` header when credentials were sent — tinyproxy (1.11) answers a wrong password with `401
+ * Unauthorized` instead of 407, while an origin's answer relayed by a proxy carries the proxy's `Via` (RFC 9110 §7.6.3).
+ */
+function proxyRefusal(proxy: ProxyTarget | undefined, url: URL, status: number, headers: http.IncomingHttpHeaders): HttpIoError | undefined {
+  if (!proxy) return undefined;
+  if (status === 407) return proxyAuthError(proxy);
+  if (status === 401 && url.protocol === 'http:' && proxy.auth && headers.via === undefined) return proxyAuthError(proxy, 401);
+  return undefined;
 }
 
 /** Builds the request options: headers, proxy (storage traffic only), CONNECT tunnel for https through a proxy. */
@@ -222,7 +234,8 @@ export async function httpRequest(req: HttpRequest, proxyConf?: ProxyConfig): Pr
         chunks.push(c);
       });
       res.on('end', () => {
-        if (proxy && res.statusCode === 407) { reject(proxyAuthError(proxy)); return; }
+        const refused = proxyRefusal(proxy, url, res.statusCode ?? 0, res.headers);
+        if (refused) { reject(refused); return; }
         resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
       });
       res.on('error', (e) => reject(e instanceof HttpIoError ? e : new HttpIoError(`reading ${url.host}: ${e.message}`, (e as NodeJS.ErrnoException).code)));
@@ -282,7 +295,8 @@ export async function httpDownload(req: HttpRequest, sink: DownloadSink, proxyCo
       });
       res.on('end', () => {
         void chain.then(() => {
-          if (!ok && proxy && status === 407) { reject(proxyAuthError(proxy)); return; }
+          const refused = ok ? undefined : proxyRefusal(proxy, url, status, res.headers);
+          if (refused) { reject(refused); return; }
           if (!ok) { resolve({ status, headers: res.headers, body: Buffer.concat(chunks), bytes: size }); return; }
           const cl = res.headers['content-length'];
           if (cl !== undefined && /^\d+$/.test(cl) && Number(cl) !== size) {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { httpRequest, proxyFor, HttpIoError } from '../../src/core/http';
+import { httpRequest, httpDownload, proxyFor, HttpIoError } from '../../src/core/http';
 import { proxySecrets, redactProxyCredentials } from '../../src/core/proxy-auth';
 
 /** A forward proxy on 127.0.0.1 that wants `Basic base64(user:pass)`; it records what it saw. */
@@ -114,4 +114,54 @@ test('a proxy that resets a request with a body (tinyproxy refusing credentials)
       return true;
     });
   } finally { await new Promise((r) => sink.close(r)); }
+});
+
+/** A proxy that behaves as tinyproxy 1.11 does: a wrong password gets its own `401 Unauthorized` (WWW-Authenticate,
+ *  no Via); with the right one it relays the origin's answer and adds `Via`. */
+async function tinyproxyLike(user: string, pass: string) {
+  const want = `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
+  const server = http.createServer((req, res) => {
+    if (!req.headers['proxy-authorization']) { res.writeHead(407, { 'Proxy-Authenticate': 'Basic realm="Tinyproxy"' }).end('<html>407</html>'); return; }
+    if (req.headers['proxy-authorization'] !== want) { res.writeHead(401, 'Unauthorized', { 'WWW-Authenticate': 'Basic realm="Tinyproxy"', 'Content-Type': 'text/html' }).end('<html><title>401 Unauthorized</title></html>'); return; }
+    const u = new URL(req.url!);
+    const up = http.request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method: req.method }, (r) => {
+      res.writeHead(r.statusCode!, { ...r.headers, via: '1.1 tinyproxy-like (tinyproxy/1.11.1)' }); r.pipe(res);
+    });
+    up.on('error', () => { res.writeHead(502); res.end(); });
+    req.pipe(up);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { port: (server.address() as AddressInfo).port, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+test('a wrong password answered 401 by the proxy itself (tinyproxy): the same clear, retryable proxy error for requests and downloads; an origin\'s 401 relayed with Via stays a 401', async () => {
+  const proxy = await tinyproxyLike('agent', 'right');
+  const o = http.createServer((req, res) => { if (req.url === '/denied') res.writeHead(401, { 'WWW-Authenticate': 'Bearer' }).end('origin says no'); else res.end('package-bytes'); });
+  await new Promise<void>((r) => o.listen(0, '127.0.0.1', r));
+  const oport = (o.address() as AddressInfo).port;
+  const wrong = { host: 'agent:wr0ng-pass@127.0.0.1', port: proxy.port };
+  const right = { host: 'agent:right@127.0.0.1', port: proxy.port };
+  const sink = { write: async (): Promise<void> => {} };
+  const clear = (e: Error): boolean => {
+    assert.ok(e instanceof HttpIoError, 'retryable transport-level error');
+    assert.equal((e as HttpIoError).code, 'EPROXYAUTH');
+    assert.equal(e.message, `proxy 127.0.0.1:${proxy.port} requires authentication (HTTP 401): the credentials were refused`);
+    return true;
+  };
+  try {
+    await assert.rejects(httpRequest({ url: `http://127.0.0.1:${oport}/m.xml`, useProxy: true }, wrong), clear);
+    await assert.rejects(httpDownload({ url: `http://127.0.0.1:${oport}/p.zip`, useProxy: true }, sink, wrong), clear);
+    // The right password: the origin's own 401 comes back as a response (it carries the proxy's Via).
+    const r = await httpRequest({ url: `http://127.0.0.1:${oport}/denied`, useProxy: true }, right);
+    assert.equal(r.status, 401);
+    assert.equal(r.body.toString(), 'origin says no');
+    const d = await httpDownload({ url: `http://127.0.0.1:${oport}/denied`, useProxy: true }, sink, right);
+    assert.equal(d.status, 401);
+    const ok = await httpDownload({ url: `http://127.0.0.1:${oport}/p.zip`, useProxy: true }, sink, right);
+    assert.equal(ok.status, 200);
+    assert.equal(ok.bytes, 'package-bytes'.length);
+    // No credentials configured: the 401 is not the proxy's business (only a 407 is).
+    const noAuth = await httpRequest({ url: `http://127.0.0.1:${oport}/denied`, useProxy: true }, { host: '127.0.0.1', port: proxy.port }).catch((e: Error) => e);
+    assert.match(String((noAuth as Error).message), /requires authentication \(HTTP 407\): none configured/);
+  } finally { await proxy.close(); await new Promise<void>((r) => o.close(() => r())); }
 });

@@ -6,80 +6,18 @@
 // log, never on a command line (/proc/*/cmdline) and in no file the run changed but /etc/waagent.conf.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { createVm, defaultWaagentConf, vmUnavailableReason, type Vm } from './vm';
+import { createVm, defaultWaagentConf } from './vm';
 import { defaultScenario, type Scenario } from '../fabric/scenario';
+import { USER, PASSWORD, PORT, proxySkipReason, startProxy, proxyLogWhen, scanCmdlines, assertSecretNowhere } from './proxy-helpers';
 
-let skip = vmUnavailableReason();
-if (!skip) { try { execFileSync('sh', ['-c', 'command -v tinyproxy'], { stdio: 'ignore' }); } catch { skip = 'tinyproxy is not installed (apt-get install tinyproxy; see .ci/apt-packages.txt)'; } }
+const skip = proxySkipReason();
 if (skip) console.log(`# skipping proxy VM tests: ${skip}`);
-
-const USER = 'agentproxy';
-const PASSWORD = 'Pr0xy-s3cret-9f2c';
-const PORT = 8888;
-const LOG = '/var/log/tinyproxy-test.log';
-
-/** Starts tinyproxy inside the VM (it daemonizes; the VM's PID namespace ends it with the VM). */
-async function startProxy(vm: Vm): Promise<void> {
-  const conf = [
-    'User nobody', 'Group nogroup', `Port ${PORT}`, 'Listen 127.0.0.1', 'Timeout 60', `LogFile "${LOG}"`, 'LogLevel Info',
-    'PidFile "/run/tinyproxy-test.pid"', 'MaxClients 20', 'Allow 127.0.0.1', `BasicAuth ${USER} ${PASSWORD}`, 'ConnectPort 443', 'ConnectPort 80',
-    'ViaProxyName "tinyproxy-bed"', '',
-  ].join('\n');
-  // The proxy's own configuration necessarily holds the password: it lives outside the agent's files, in /run.
-  await vm.exec(['sh', '-c', `umask 077; cat > /run/tinyproxy-test.conf; : > ${LOG}; chown nobody ${LOG}`], conf);
-  const r = await vm.exec(['tinyproxy', '-c', '/run/tinyproxy-test.conf']);
-  assert.equal(r.code, 0, `tinyproxy: ${r.stdout}${r.stderr}`);
-  for (let i = 0; i < 50; i++) {
-    if (/listening on|Listening/i.test(await proxyLog(vm))) return;
-    await new Promise((res) => setTimeout(res, 100));
-  }
-  throw new Error(`tinyproxy did not start:\n${await proxyLog(vm)}`);
-}
-
-async function proxyLog(vm: Vm): Promise<string> { return (await vm.exec(['cat', LOG])).stdout; }
-
-/** The proxy's log once it matches `re` (tinyproxy writes it a little after answering), or as it is after 5 s. */
-async function proxyLogWhen(vm: Vm, re: RegExp): Promise<string> {
-  for (let i = 0; i < 50 && !re.test(await proxyLog(vm)); i++) await new Promise((r) => setTimeout(r, 100));
-  return proxyLog(vm);
-}
 
 /** The scenario: the host plugin refuses the status upload, so the agent goes directly to storage (§5.3). */
 function scenario(): Scenario {
   const sc = defaultScenario();
   sc.faults = [...sc.faults, { kind: 'hgStatus', status: 500 }];
   return sc;
-}
-
-/** While `during` runs, reads every process's command line in the VM every 200 ms; returns what it saw. */
-async function scanCmdlines<T>(vm: Vm, during: Promise<T>): Promise<{ result: T; seen: string }> {
-  let done = false;
-  let seen = '';
-  const scanning = (async () => {
-    while (!done) {
-      const r = await vm.exec(['sh', '-c', 'for f in /proc/[0-9]*/cmdline; do tr "\\0" " " < "$f" 2>/dev/null; echo; done']).catch(() => undefined);
-      if (r) seen += r.stdout;
-      await new Promise((res) => setTimeout(res, 200));
-    }
-  })();
-  try { return { result: await during, seen }; } finally { done = true; await scanning; }
-}
-
-/** The command lines seen hold no secret (and did see the agent); no file the run created or changed holds it but
- *  waagent.conf; the agent's log does not either. */
-async function assertSecretNowhere(vm: Vm, secret: string, cmdlines: string): Promise<void> {
-  assert.ok(!cmdlines.includes(secret), 'the proxy password is on a command line');
-  assert.match(cmdlines, /waagent -daemon/, 'the scan did not see the agent');
-  const agentLog = vm.readFile('/var/log/waagent.log')?.toString() ?? '';
-  assert.ok(agentLog.length > 0, 'no agent log');
-  assert.ok(!agentLog.includes(secret), 'the proxy password is in the agent log');
-  for (const c of vm.changedPaths()) {
-    if (c.type !== 'file' || c.path === '/etc/waagent.conf' || c.path === LOG || c.path.startsWith('/run/tinyproxy-test')) continue;
-    const data = vm.readFile(c.path);
-    assert.ok(!data?.includes(secret), `the proxy password is in ${c.path}`);
-    assert.ok(!data?.includes(Buffer.from(`${USER}:${PASSWORD}`).toString('base64')), `the proxy credentials (base64) are in ${c.path}`);
-  }
 }
 
 test('proxy: HttpProxy.Host with user:password — the status blob goes through tinyproxy with Basic auth; the wire server never does; no secret leaks',
