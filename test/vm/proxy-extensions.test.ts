@@ -7,7 +7,9 @@
 // with tinyproxy's Via header and no Proxy-Authorization; the wire server and the host plugin are reached directly.
 // The extension installs and enables and its status (success) is uploaded. The password is never in the agent's
 // log, on a command line (/proc/*/cmdline sampled), in the extension's environment, HandlerEnvironment.json or
-// settings file, or in any file the run changed but /etc/waagent.conf.
+// settings file, or in any file the run changed but /etc/waagent.conf. A wrong password: tinyproxy answers the direct
+// manifest GET with its own 401, the agent names the proxy's refusal and retries, then the host plugin (never
+// proxied) installs the extension.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -96,5 +98,47 @@ test('proxy: the extension manifest and package download through tinyproxy with 
         assert.ok(checked.includes(f), `${f} was not among the changed files checked for the secret (${checked.join(', ')})`);
       }
       assert.ok(checked.some((f) => f.startsWith(`/var/log/azure/${N}/`)), 'the extension\'s log directory was not checked');
+    } finally { await vm.destroy({ removeFiles: true }); }
+  });
+
+test('proxy: a wrong password refuses the direct manifest download with a clear error naming the proxy, retried (not a hang); the host plugin (never proxied) then installs the extension; no secret leaks',
+  { skip, timeout: 300_000 }, async () => {
+    const wrong = 'Wr0ng-ext-pass-31bd';
+    const sc = defaultScenario();
+    sc.extensionPackages = [fakeExtensionPackage(N, '1.0.0')];
+    sc.extensions = [ext({ fake: 'status=success' })];
+    const vm = await createVm({
+      scenario: sc,
+      waagentConf: defaultWaagentConf({
+        'HttpProxy.Host': `${USER}:${wrong}@127.0.0.1`, 'HttpProxy.Port': String(PORT), 'Extensions.GoalStatePeriod': '1',
+      }),
+    });
+    try {
+      await startProxy(vm);
+      const daemon = startDaemon(vm, 240_000);
+      const { seen } = await scanCmdlines(vm, (async () => {
+        try {
+          await waitFor(vm, 'enable success uploaded', () => {
+            const e = entry(vm);
+            return e?.status === 'Ready' && e.runtimeSettingsStatus?.settingsStatus.status.status === 'success';
+          }, 150_000);
+        } finally { await daemon.stop(); }
+      })());
+      assert.deepEqual(calls(vm), ['install@1.0.0', 'enable@1.0.0']);
+      const log = agentLog(vm);
+      // The refusal is named for what it is (tinyproxy answers a wrong password with its own 401), and retried.
+      assert.match(log, new RegExp(`extension manifest: download of http://127\\.0\\.0\\.1(:80)?/storage/manifests/\\S+ via direct failed: .*proxy 127\\.0\\.0\\.1:${PORT} requires authentication \\(HTTP 401\\): the credentials were refused`),
+        `no clear proxy error:\n${log.slice(-4000)}`);
+      assert.match(log, new RegExp(`${N.replace('.', '\\.')}-1\\.0\\.0: downloaded \\d+ bytes via hostplugin`), 'the package did not come through the host plugin');
+      const plog = await proxyLogWhen(vm, /storage\/manifests[\s\S]*storage\/manifests/);
+      const tries = plog.match(/GET http:\/\/127\.0\.0\.1(:80)?\/storage\/manifests\//g) ?? [];
+      assert.ok(tries.length >= 2, `the direct download was not retried through the proxy (${tries.length} attempts):\n${plog}`);
+      assert.doesNotMatch(plog, /\/machine|:32526|extensionArtifact|comp=goalstate|comp=health|\/vmSettings/, 'the wire server or host plugin went through the proxy');
+      const reqs = vm.simulator.requests();
+      // The proxy let nothing through (no request carries its Via); the host plugin answered directly.
+      for (const q of reqs) assert.equal(q.headers.via, undefined, `${q.kind} ${q.path} went through a proxy that refused the credentials`);
+      assert.ok(reqs.some((q) => q.kind === 'hgArtifact' && q.status === 200), 'the host plugin did not serve the artifact');
+      assert.ok(!log.includes(wrong));
+      await assertSecretNowhere(vm, wrong, seen);
     } finally { await vm.destroy({ removeFiles: true }); }
   });
