@@ -221,6 +221,22 @@ test('persistent-net rules: moved into Lib.Dir on generic Linux (a second run mo
     assert.equal(fs.existsSync(f), false);
     assert.equal(bed.read('/var/lib/waagent/70-persistent-net.rules'), 'SUBSYSTEM=="net", NAME="eth0"\n');
     assert.deepEqual(bed.ctx.os.net.removePersistentNetRules('/var/lib/waagent'), []);
+    // The saved copy survives passes with no rule file (restore needs it); a newer rule file replaces it.
+    assert.equal(bed.read('/var/lib/waagent/70-persistent-net.rules'), 'SUBSYSTEM=="net", NAME="eth0"\n');
+    fs.writeFileSync(f, 'SUBSYSTEM=="net", NAME="eth1"\n', { mode: 0o640 });
+    assert.deepEqual(bed.ctx.os.net.removePersistentNetRules('/var/lib/waagent'), ['/etc/udev/rules.d/70-persistent-net.rules']);
+    assert.equal(bed.read('/var/lib/waagent/70-persistent-net.rules'), 'SUBSYSTEM=="net", NAME="eth1"\n');
+    // A generator masked by a link to /dev/null (not a regular file) stays masked.
+    fs.mkdirSync(bed.p('/lib/udev/rules.d'), { recursive: true });
+    fs.symlinkSync('/dev/null', bed.p('/lib/udev/rules.d/75-persistent-net-generator.rules'));
+    assert.deepEqual(bed.ctx.os.net.removePersistentNetRules('/var/lib/waagent'), []);
+    assert.equal(fs.readlinkSync(bed.p('/lib/udev/rules.d/75-persistent-net-generator.rules')), '/dev/null');
+    // restore (uninstall path): back where it came from, with its mode; never over an existing file.
+    assert.deepEqual(bed.ctx.os.net.restorePersistentNetRules('/var/lib/waagent'), ['/etc/udev/rules.d/70-persistent-net.rules']);
+    assert.equal(bed.read('/etc/udev/rules.d/70-persistent-net.rules'), 'SUBSYSTEM=="net", NAME="eth1"\n');
+    assert.equal(fs.statSync(f).mode & 0o777, 0o640);
+    assert.equal(fs.existsSync(bed.p('/var/lib/waagent/70-persistent-net.rules')), false);
+    assert.deepEqual(bed.ctx.os.net.restorePersistentNetRules('/var/lib/waagent'), []);
   } finally { bed.cleanup(); }
   const deb = makeBed();
   try {
@@ -229,4 +245,25 @@ test('persistent-net rules: moved into Lib.Dir on generic Linux (a second run mo
     assert.deepEqual(deb.ctx.os.net.removePersistentNetRules('/var/lib/waagent'), []);
     assert.equal(fs.existsSync(deb.p('/etc/udev/rules.d/70-persistent-net.rules')), true);
   } finally { deb.cleanup(); }
+});
+
+test('persistent-net rules: moved across file systems (Lib.Dir on another mount: EXDEV) with mode kept', (t) => {
+  const shm = fs.existsSync('/dev/shm') ? fs.mkdtempSync('/dev/shm/waagent-libdir-') : undefined;
+  const bed = makeBed({}, undefined, { id: 'centos', name: 'centos', version: '7' });
+  try {
+    if (!shm || fs.statSync(shm).dev === fs.statSync(bed.p('/')).dev) { t.skip('no second file system (/dev/shm) beside the temp dir'); return; }
+    fs.rmSync(bed.p('/var/lib/waagent'), { recursive: true, force: true });
+    fs.mkdirSync(bed.p('/var/lib'), { recursive: true });
+    fs.symlinkSync(shm, bed.p('/var/lib/waagent')); // Lib.Dir on another file system
+    const f = bed.p('/etc/udev/rules.d/70-persistent-net.rules');
+    fs.mkdirSync(bed.p('/etc/udev/rules.d'), { recursive: true });
+    fs.writeFileSync(f, 'SUBSYSTEM=="net", NAME="eth0"\n', { mode: 0o600 });
+    assert.throws(() => fs.renameSync(f, `${shm}/probe`), /EXDEV/);
+    assert.deepEqual(bed.ctx.os.net.removePersistentNetRules('/var/lib/waagent'), ['/etc/udev/rules.d/70-persistent-net.rules']);
+    assert.equal(fs.existsSync(f), false);
+    assert.equal(fs.readFileSync(`${shm}/70-persistent-net.rules`, 'utf8'), 'SUBSYSTEM=="net", NAME="eth0"\n');
+    assert.equal(fs.statSync(`${shm}/70-persistent-net.rules`).mode & 0o777, 0o600);
+    assert.deepEqual(bed.ctx.os.net.restorePersistentNetRules('/var/lib/waagent'), ['/etc/udev/rules.d/70-persistent-net.rules']);
+    assert.equal(fs.readFileSync(f, 'utf8'), 'SUBSYSTEM=="net", NAME="eth0"\n');
+  } finally { bed.cleanup(); if (shm) fs.rmSync(shm, { recursive: true, force: true }); }
 });
