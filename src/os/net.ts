@@ -144,8 +144,9 @@ export class LinuxNet {
     return undefined;
   }
 
-  /** Command names of the distro's DHCP client (§9.4). */
-  dhcpClientNames(): string[] { return ['dhclient', 'dhcpcd', 'systemd-network', 'NetworkManager']; }
+  /** Process names (/proc/<pid>/comm, at most 15 characters) of the DHCP clients of §9.4's PID column: dhclient
+   *  (dhclient3 on Ubuntu 12), dhcpcd, systemd-networkd, SUSE's wickedd-dhcp4, and NetworkManager (NEW: its own client). */
+  dhcpClientNames(): string[] { return ['dhclient', 'dhclient3', 'dhcpcd', 'systemd-network', 'wickedd-dhcp4', 'NetworkManager']; }
 
   /** PIDs of the DHCP client (a scan of /proc/<pid>/comm, no fork), ascending. */
   dhcpClientPids(): number[] {

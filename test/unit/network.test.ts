@@ -326,3 +326,20 @@ test('DHCP probe: the DHCP client is stopped before and started after the probe 
   assert.equal(silent.endpoint, undefined);
   assert.deepEqual(silent.events, ['systemctl stop wickedd-dhcp4', 'probe packet', 'systemctl start wickedd-dhcp4']);
 });
+
+test('DHCP client PIDs (§6.4, §9.4): a /proc scan by process name, SUSE\'s wickedd-dhcp4 and systemd-networkd included', () => {
+  const bed = makeBed({}, undefined, { id: 'sles', name: 'sles', version: '15.5', fullName: 'SUSE Linux Enterprise Server 15 SP5' });
+  try {
+    const proc = (pid: number, comm: string): void => { fs.mkdirSync(bed.p(`/proc/${pid}`), { recursive: true }); fs.writeFileSync(bed.p(`/proc/${pid}/comm`), `${comm}\n`); };
+    proc(812, 'wickedd-dhcp4');
+    proc(90, 'systemd-network'); // systemd-networkd, cut to 15 characters by the kernel
+    proc(77, 'sshd');
+    proc(1200, 'dhclient-helper');
+    fs.mkdirSync(bed.p('/proc/self'), { recursive: true });
+    assert.deepEqual(bed.ctx.os.net.dhcpClientPids(), [90, 812]);
+    assert.equal(bed.ctx.os.net.pidAlive(812), true);
+    fs.rmSync(bed.p('/proc/812'), { recursive: true });
+    assert.equal(bed.ctx.os.net.pidAlive(812), false);
+    assert.deepEqual(bed.ctx.os.net.dhcpClientPids(), [90]);
+  } finally { bed.cleanup(); }
+});
