@@ -237,6 +237,11 @@ test('packages under systemd: dpkg -i over Debian\'s waagent 2.7.3 swaps them; u
       assert.equal(vm.readFile('/etc/waagent.conf')?.toString(), conf, '/etc/waagent.conf was not kept');
       assert.equal(vm.readFile('/var/lib/waagent/operator-note')?.toString(), 'kept\n', '/var/lib/waagent was lost with the replaced package');
       assert.equal((await vm.exec(['test', '-e', '/var/lib/waagent-ts.dpkg-keep'])).code, 1, 'the preinst copy was left behind');
+      // Debian's package shipped the same two udev rules: they are ours now (dpkg took them over), with our text.
+      for (const r of UDEV_RULES) {
+        assert.match(await vm.sh(['dpkg', '-S', `/lib/udev/rules.d/${r}`]), /^waagent-ts: /, r);
+        assert.equal(vm.readFile(`/lib/udev/rules.d/${r}`)?.toString(), readFileSync(join(TOP, 'init/udev', r), 'utf8'), r);
+      }
       await vm.waitFor('Ready', () => (vm.simulator.summary()?.readyCount ?? 0) > 0, 120_000).catch(async (e: Error) => { throw new Error(e.message + await diag(vm)); });
       await vm.waitFor('the provisioned marker', () => vm.readFile('/var/lib/waagent/provisioned') !== undefined);
       assert.equal(await vm.unitProperty('walinuxagent', 'UnitFileState'), 'enabled');
