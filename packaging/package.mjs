@@ -4,8 +4,9 @@
 //   /usr/sbin/waagent, /etc/waagent.conf (conffile / %config(noreplace)), the systemd unit under the distro's name
 //   (deb: /lib/systemd/system/walinuxagent.service, the path Debian's waagent uses, so Replaces hands it over; rpm:
 //   /usr/lib/systemd/system/waagent.service), azure.slice, logrotate (deb: /etc/logrotate.d/waagent.logrotate,
-//   Debian's name, so the replaced package leaves no second rule for the same log), maintainer scripts from
-//   packaging/deb/ and packaging/rpm/.
+//   Debian's name, so the replaced package leaves no second rule for the same log), the udev rules of init/udev/
+//   (provisioning-and-os.md §6.5; deb: /lib/udev/rules.d as Debian's waagent, rpm: /etc/udev/rules.d), maintainer
+//   scripts from packaging/deb/ and packaging/rpm/.
 // The version is package.json's agentVersion (it must equal src/version.ts). Reproducible: every mtime is
 // SOURCE_DATE_EPOCH (from the environment, else the last commit's time), owners root:root, the rpm build host fixed.
 //
@@ -66,12 +67,16 @@ function clamp(root) {
 }
 
 /** The files both packages carry, at their distro paths. */
-function stageCommon(root, bin, unitPath, logrotatePath) {
+/** The udev rules both packages install (§6.5): /dev/disk/azure links and a world-readable product_uuid. */
+const UDEV_RULES = ['66-azure-storage.rules', '99-azure-product-uuid.rules'];
+
+function stageCommon(root, bin, unitPath, logrotatePath, udevDir) {
   put(root, 'usr/sbin/waagent', 0o755, { from: bin });
   put(root, 'etc/waagent.conf', 0o644, { from: join(top, 'init/waagent.conf') });
   put(root, logrotatePath, 0o644, { from: join(top, 'init/waagent.logrotate') });
   put(root, unitPath, 0o644, { from: join(top, 'init/waagent.service') });
   put(root, join(dirname(unitPath), 'azure.slice'), 0o644, { from: join(top, 'init/azure.slice') });
+  for (const r of UDEV_RULES) put(root, join(udevDir, r), 0o644, { from: join(top, 'init/udev', r) });
 }
 
 function installedSizeKb(root) {
@@ -83,7 +88,7 @@ function installedSizeKb(root) {
 
 function buildDeb(arch, bin, work) {
   const root = join(work, `deb-${arch}`);
-  stageCommon(root, bin, 'lib/systemd/system/walinuxagent.service', 'etc/logrotate.d/waagent.logrotate');
+  stageCommon(root, bin, 'lib/systemd/system/walinuxagent.service', 'etc/logrotate.d/waagent.logrotate', 'lib/udev/rules.d');
   const others = 'waagent, walinuxagent';
   const control = [
     'Package: waagent-ts',
@@ -122,7 +127,7 @@ function buildDeb(arch, bin, work) {
 
 function buildRpm(arch, bin, work) {
   const stage = join(work, `rpm-${arch}`);
-  stageCommon(stage, bin, 'usr/lib/systemd/system/waagent.service', 'etc/logrotate.d/waagent');
+  stageCommon(stage, bin, 'usr/lib/systemd/system/waagent.service', 'etc/logrotate.d/waagent', 'etc/udev/rules.d');
   clamp(stage);
   const spec = readFileSync(join(top, 'packaging/rpm/waagent-ts.spec.in'), 'utf8')
     .replaceAll('@VERSION@', version.replace(/[+~-]/g, '.')).replaceAll('@RPMARCH@', ARCH[arch].rpm).replaceAll('@STAGE@', stage);

@@ -135,6 +135,8 @@ export interface ProbeOptions {
   timeoutMs?: number;
   delaysMs?: number[];
   now?: () => number;
+  /** Ports and destination of the exchange (tests: a server on loopback). */
+  port?: { client: number; server: number; to: string };
 }
 
 /**
@@ -164,14 +166,19 @@ async function probeAttempt(os: LinuxOS, o: ProbeOptions): Promise<ProbeResult |
   const request = buildDiscover(randomBytes(4), mac, state.probes++ > 0);
   let added = false;
   let reply: DhcpReply | undefined;
+  // §6.2 step 3: on the distros flagged for it the DHCP client gives up port 68 during the probe.
+  const client = os.dhcpClientProbeControl(iface);
+  let stopped = false;
   try {
     if (!os.net.hasDefaultRoute()) added = await os.net.addBroadcastRoute(iface);
+    if (client) { stopped = true; await runEach(os, client.stop, 'stop the DHCP client'); }
     await os.net.allowDhcpReplies();
     log.info(`DHCP probe on ${iface} (attempt ${state.failed + 1}/${delays.length})`);
-    reply = await exchange(request, o.timeoutMs ?? 10_000);
+    reply = await exchange(request, o.timeoutMs ?? 10_000, o.port);
   } catch (e) {
     log.warn(`DHCP probe failed: ${errorText(e)}`);
   } finally {
+    if (stopped && client) await runEach(os, client.start, 'start the DHCP client');
     if (added) await os.net.removeBroadcastRoute(iface);
   }
   if (!reply?.endpoint) {
@@ -186,6 +193,14 @@ async function probeAttempt(os: LinuxOS, o: ProbeOptions): Promise<ProbeResult |
   const added2 = await os.net.configureRoutes(iface, reply.gateway, reply.routes);
   if (added2.length) log.info(`Routes added: ${added2.join('; ')}`);
   return result;
+}
+
+/** Runs each command (argv) in order; a failure is logged and the probe goes on (REF: chk_err=False). */
+async function runEach(os: LinuxOS, cmds: string[][], what: string): Promise<void> {
+  for (const argv of cmds) {
+    const r = await os.run(argv);
+    if (r.code !== 0) log.warn(`DHCP probe: cannot ${what} (${argv.join(' ')}): ${(r.stdout + r.stderr).trim() || r.spawnError || `exit ${r.code}`}`);
+  }
 }
 
 /** Resets the per-process state (tests). */

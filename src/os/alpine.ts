@@ -3,6 +3,8 @@ import { LinuxOS } from './linux';
 
 export class AlpineOS extends LinuxOS {
   override managesSshdConfig(): boolean { return false; }
+  /** Flagged, with no-op commands (§9.4). */
+  override dhcpClientProbeControl(): { stop: string[][]; start: string[][] } { return { stop: [], start: [] }; }
   override async restartSshd(): Promise<void> { /* — (§9.3) */ }
   protected override async restartInterface(): Promise<void> {
     const r = await this.run(['pidof', 'dhcpcd']);

@@ -3,6 +3,7 @@ import { LinuxOS } from './linux';
 
 export class ArchOS extends LinuxOS {
   override managesSshdConfig(): boolean { return false; }
+  override dhcpClientProbeControl(): { stop: string[][]; start: string[][] } { return { stop: [['systemctl', 'stop', 'systemd-networkd']], start: [['systemctl', 'start', 'systemd-networkd']] }; }
   override async stopAgentService(): Promise<void> { await this.systemctlOk('stop', this.agentServiceName); }
   override async startAgentService(): Promise<void> { await this.systemctlOk('start', this.agentServiceName); }
   override async restartSshd(): Promise<void> { /* — (§9.3) */ }

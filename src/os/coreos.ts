@@ -6,6 +6,7 @@ import { LinuxOS } from './linux';
 
 export class CoreOS extends LinuxOS {
   override managesSshdConfig(): boolean { return false; }
+  override dhcpClientProbeControl(): { stop: string[][]; start: string[][] } { return { stop: [['systemctl', 'stop', 'systemd-networkd']], start: [['systemctl', 'start', 'systemd-networkd']] }; }
   override isSystemUser(name: string): boolean { return name === 'core' ? false : super.isSystemUser(name); }
   override async stopAgentService(): Promise<void> { await this.systemctlOk('stop', this.agentServiceName); }
   override async startAgentService(): Promise<void> { await this.systemctlOk('start', this.agentServiceName); }

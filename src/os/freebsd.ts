@@ -7,6 +7,9 @@ import { BsdNet, type LinuxNet } from './net';
 
 export class FreeBSDOS extends LinuxOS {
   override resourceDiskFlavor(): 'freebsd' { return 'freebsd'; }
+  override dhcpClientProbeControl(ifname: string): { stop: string[][]; start: string[][] } {
+    return { stop: [], start: [['/etc/rc.d/dhclient', 'start', ifname]] };
+  }
   protected override createNet(): LinuxNet { return new BsdNet(this); }
   override async setHostname(name: string): Promise<void> {
     const f = '/etc/rc.conf';

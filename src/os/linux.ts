@@ -62,6 +62,12 @@ export class LinuxOS extends OsBase {
   protected createNet(): LinuxNet { return new LinuxNet(this); }
   /** Whether the persistent-net udev rules are moved away (§6.5; not on Debian, Ubuntu, Gaia). */
   removesPersistentNetRules(): boolean { return true; }
+  /**
+   * §6.2 step 3 / §9.4 "stop/start client during probe": the commands that stop the DHCP client before the raw probe
+   * and start it again after, on distros flagged `is_dhcp_enabled`; undefined elsewhere (the client keeps running).
+   * Empty lists: flagged, but the commands are no-ops (Alpine, Fedora).
+   */
+  dhcpClientProbeControl(_ifname: string): { stop: string[][]; start: string[][] } | undefined { return undefined; }
 
   protected sleep(ms: number): Promise<void> { return new Promise((r) => setTimeout(r, ms)); }
   protected has(prog: string): boolean { return this.which(prog) !== undefined; }

@@ -9,6 +9,10 @@ import * as nodeOs from 'node:os';
 import type { LinuxOS } from './linux';
 import { IptablesFirewall, NftFirewall, type Firewall } from './firewall';
 import { log } from '../core/log';
+import { readFileCapped } from '../core/files';
+
+/** The persistent-net rule files of §6.5 (the generator and the rules it wrote). */
+const PERSISTENT_NET_RULES = ['/lib/udev/rules.d/75-persistent-net-generator.rules', '/etc/udev/rules.d/70-persistent-net.rules'];
 
 /** A route handed out by DHCP option 249 (Microsoft classless static routes). */
 export interface StaticRoute { network: string; prefix: number; gateway: string }
@@ -140,8 +144,9 @@ export class LinuxNet {
     return undefined;
   }
 
-  /** Command names of the distro's DHCP client (§9.4). */
-  dhcpClientNames(): string[] { return ['dhclient', 'dhcpcd', 'systemd-network', 'NetworkManager']; }
+  /** Process names (/proc/<pid>/comm, at most 15 characters) of the DHCP clients of §9.4's PID column: dhclient
+   *  (dhclient3 on Ubuntu 12), dhcpcd, systemd-networkd, SUSE's wickedd-dhcp4, and NetworkManager (NEW: its own client). */
+  dhcpClientNames(): string[] { return ['dhclient', 'dhclient3', 'dhcpcd', 'systemd-network', 'wickedd-dhcp4', 'NetworkManager']; }
 
   /** PIDs of the DHCP client (a scan of /proc/<pid>/comm, no fork), ascending. */
   dhcpClientPids(): number[] {
@@ -161,22 +166,53 @@ export class LinuxNet {
   removesPersistentNetRules(): boolean { return this.os.removesPersistentNetRules(); }
 
   /**
-   * §6.5: moves the persistent-net udev rules into Lib.Dir so a re-deployed VM (new MAC) keeps `eth0`. Returns the
-   * files moved (a second run moves nothing).
+   * §6.5: moves the persistent-net udev rules into Lib.Dir so a re-deployed VM (new MAC) keeps `eth0`. Only regular
+   * files are moved (REF `os.path.isfile`: a generator masked by a link to /dev/null stays masked); an older saved copy
+   * is replaced. A saved copy stays while no rule file exists (REF deleted it on every pass, which left
+   * `restorePersistentNetRules` nothing to restore). Works across file systems (/var on its own partition). Returns
+   * the files moved (a second run moves nothing).
    */
   removePersistentNetRules(libDir: string): string[] {
     if (!this.removesPersistentNetRules()) return [];
     const moved: string[] = [];
-    for (const f of ['/lib/udev/rules.d/75-persistent-net-generator.rules', '/etc/udev/rules.d/70-persistent-net.rules']) {
-      if (!this.os.fs.exists(f)) continue;
+    for (const f of PERSISTENT_NET_RULES) {
+      if (!this.os.fs.stat(f)?.isFile()) continue;
       const dst = `${libDir}/${f.slice(f.lastIndexOf('/') + 1)}`;
-      this.os.fs.remove(dst);
       this.os.fs.mkdir(libDir, 0o700);
-      fs.renameSync(this.os.fs.p(f), this.os.fs.p(dst));
+      this.moveFile(f, dst);
       log.warn(`Moved ${f} to ${dst} (keeps the interface name stable when the MAC changes)`);
       moved.push(f);
     }
     return moved;
+  }
+
+  /**
+   * The inverse of removePersistentNetRules (REF `restore_rules_files`), for an uninstall path only: each saved rule
+   * file goes back where it came from when the original is missing. Returns the files restored.
+   */
+  restorePersistentNetRules(libDir: string): string[] {
+    const restored: string[] = [];
+    for (const f of PERSISTENT_NET_RULES) {
+      const saved = `${libDir}/${f.slice(f.lastIndexOf('/') + 1)}`;
+      if (this.os.fs.lstat(f) || !this.os.fs.stat(saved)?.isFile()) continue;
+      this.os.fs.mkdir(f.slice(0, f.lastIndexOf('/')), 0o755);
+      this.moveFile(saved, f);
+      log.info(`Restored ${f} from ${saved}`);
+      restored.push(f);
+    }
+    return restored;
+  }
+
+  /** rename(2), or across file systems a copy (atomic, same mode) and an unlink of the source; `dst` is replaced. */
+  private moveFile(src: string, dst: string): void {
+    try {
+      fs.renameSync(this.os.fs.p(src), this.os.fs.p(dst));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
+      const st = fs.statSync(this.os.fs.p(src));
+      this.os.fs.write(dst, readFileCapped(this.os.fs.p(src), 4 * 1024 * 1024), { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid });
+      fs.rmSync(this.os.fs.p(src), { force: true });
+    }
   }
 }
 

@@ -61,6 +61,8 @@ export class RedHatOS extends LinuxOS {
 export class FedoraOS extends RedHatOS {
   protected override get v6(): boolean { return false; }
   protected override get modern(): boolean { return true; }
+  /** HEAD flags Fedora, with no-op commands (§6.2 step 3). */
+  override dhcpClientProbeControl(): { stop: string[][]; start: string[][] } { return { stop: [], start: [] }; }
   override async registerAgentService(): Promise<void> { /* — (§9.3) */ }
   override async unregisterAgentService(): Promise<void> { /* — */ }
   override async restartSshd(): Promise<void> { await this.runOk(['systemctl', 'restart', 'sshd']); }
@@ -69,6 +71,7 @@ export class FedoraOS extends RedHatOS {
 /** Mariner / Azure Linux (HEAD): generic host name, sshd_config left alone, systemd-networkd restart to publish. */
 export class MarinerOS extends LinuxOS {
   override managesSshdConfig(): boolean { return false; }
+  override dhcpClientProbeControl(): { stop: string[][]; start: string[][] } { return { stop: [['systemctl', 'stop', 'systemd-networkd']], start: [['systemctl', 'start', 'systemd-networkd']] }; }
   override async stopAgentService(): Promise<void> { await this.systemctlOk('stop', this.agentServiceName); }
   override async startAgentService(): Promise<void> { await this.systemctlOk('start', this.agentServiceName); }
   override async registerAgentService(): Promise<void> { await this.systemctlOk('enable', this.agentServiceName); }

@@ -11,6 +11,11 @@ export class SuseOS extends LinuxOS {
     return (/SUSE Linux Enterprise Server/.test(f) && compareVersions(this.distro.version, '12') < 0)
       || (/openSUSE/.test(f) && compareVersions(this.distro.version, '13.2') < 0);
   }
+  override dhcpClientProbeControl(): { stop: string[][]; start: string[][] } {
+    return this.v11
+      ? { stop: [['/sbin/service', 'dhcpcd', 'stop']], start: [['/sbin/service', 'dhcpcd', 'start']] }
+      : { stop: [['systemctl', 'stop', 'wickedd-dhcp4']], start: [['systemctl', 'start', 'wickedd-dhcp4']] };
+  }
   override async setHostname(name: string): Promise<void> {
     if (this.v11) {
       await this.writeSystemFile('/etc/HOSTNAME', `${name}\n`, 0o644);

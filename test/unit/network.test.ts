@@ -1,6 +1,7 @@
 // Networking without root (provisioning-and-os.md §6, fabric-protocol.md §1.4–§1.5): the firewall's commands and states
 // with a recording runner, nft JSON parsing, the DHCP packet and reply validation, the route table, the persistence unit,
-// and the DHCP probe's exchange against a UDP "server" on loopback.
+// and the DHCP probe's exchange against a UDP "server" on loopback; the DHCP client stopped around the probe where
+// the distro is flagged for it (provisioning-and-os.md §6.2 step 3, §9.4).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as dgram from 'node:dgram';
@@ -8,7 +9,7 @@ import * as fs from 'node:fs';
 import { recordingRunner } from '../../src/core/exec';
 import { IptablesFirewall, NftFirewall, ensureFirewall, iptablesSupportsWait, nftStateFrom, nftRulesetText, checkFirewallIp } from '../../src/os/firewall';
 import { networkSetupUnit, persistFirewall, networkSetupUnitPath } from '../../src/os/firewall-persist';
-import { buildDiscover, parseReply, parseStaticRoutes, exchange } from '../../src/fabric/dhcp';
+import { buildDiscover, parseReply, parseStaticRoutes, exchange, probeOnce, resetProbeState } from '../../src/fabric/dhcp';
 import { parseRouteTable } from '../../src/os/net';
 import { probeResponse } from '../../src/daemon/network/lb-probe';
 import { makeBed } from './provision-helpers';
@@ -221,6 +222,22 @@ test('persistent-net rules: moved into Lib.Dir on generic Linux (a second run mo
     assert.equal(fs.existsSync(f), false);
     assert.equal(bed.read('/var/lib/waagent/70-persistent-net.rules'), 'SUBSYSTEM=="net", NAME="eth0"\n');
     assert.deepEqual(bed.ctx.os.net.removePersistentNetRules('/var/lib/waagent'), []);
+    // The saved copy survives passes with no rule file (restore needs it); a newer rule file replaces it.
+    assert.equal(bed.read('/var/lib/waagent/70-persistent-net.rules'), 'SUBSYSTEM=="net", NAME="eth0"\n');
+    fs.writeFileSync(f, 'SUBSYSTEM=="net", NAME="eth1"\n', { mode: 0o640 });
+    assert.deepEqual(bed.ctx.os.net.removePersistentNetRules('/var/lib/waagent'), ['/etc/udev/rules.d/70-persistent-net.rules']);
+    assert.equal(bed.read('/var/lib/waagent/70-persistent-net.rules'), 'SUBSYSTEM=="net", NAME="eth1"\n');
+    // A generator masked by a link to /dev/null (not a regular file) stays masked.
+    fs.mkdirSync(bed.p('/lib/udev/rules.d'), { recursive: true });
+    fs.symlinkSync('/dev/null', bed.p('/lib/udev/rules.d/75-persistent-net-generator.rules'));
+    assert.deepEqual(bed.ctx.os.net.removePersistentNetRules('/var/lib/waagent'), []);
+    assert.equal(fs.readlinkSync(bed.p('/lib/udev/rules.d/75-persistent-net-generator.rules')), '/dev/null');
+    // restore (uninstall path): back where it came from, with its mode; never over an existing file.
+    assert.deepEqual(bed.ctx.os.net.restorePersistentNetRules('/var/lib/waagent'), ['/etc/udev/rules.d/70-persistent-net.rules']);
+    assert.equal(bed.read('/etc/udev/rules.d/70-persistent-net.rules'), 'SUBSYSTEM=="net", NAME="eth1"\n');
+    assert.equal(fs.statSync(f).mode & 0o777, 0o640);
+    assert.equal(fs.existsSync(bed.p('/var/lib/waagent/70-persistent-net.rules')), false);
+    assert.deepEqual(bed.ctx.os.net.restorePersistentNetRules('/var/lib/waagent'), []);
   } finally { bed.cleanup(); }
   const deb = makeBed();
   try {
@@ -229,4 +246,100 @@ test('persistent-net rules: moved into Lib.Dir on generic Linux (a second run mo
     assert.deepEqual(deb.ctx.os.net.removePersistentNetRules('/var/lib/waagent'), []);
     assert.equal(fs.existsSync(deb.p('/etc/udev/rules.d/70-persistent-net.rules')), true);
   } finally { deb.cleanup(); }
+});
+
+test('persistent-net rules: moved across file systems (Lib.Dir on another mount: EXDEV) with mode kept', (t) => {
+  const shm = fs.existsSync('/dev/shm') ? fs.mkdtempSync('/dev/shm/waagent-libdir-') : undefined;
+  const bed = makeBed({}, undefined, { id: 'centos', name: 'centos', version: '7' });
+  try {
+    if (!shm || fs.statSync(shm).dev === fs.statSync(bed.p('/')).dev) { t.skip('no second file system (/dev/shm) beside the temp dir'); return; }
+    fs.rmSync(bed.p('/var/lib/waagent'), { recursive: true, force: true });
+    fs.mkdirSync(bed.p('/var/lib'), { recursive: true });
+    fs.symlinkSync(shm, bed.p('/var/lib/waagent')); // Lib.Dir on another file system
+    const f = bed.p('/etc/udev/rules.d/70-persistent-net.rules');
+    fs.mkdirSync(bed.p('/etc/udev/rules.d'), { recursive: true });
+    fs.writeFileSync(f, 'SUBSYSTEM=="net", NAME="eth0"\n', { mode: 0o600 });
+    assert.throws(() => fs.renameSync(f, `${shm}/probe`), /EXDEV/);
+    assert.deepEqual(bed.ctx.os.net.removePersistentNetRules('/var/lib/waagent'), ['/etc/udev/rules.d/70-persistent-net.rules']);
+    assert.equal(fs.existsSync(f), false);
+    assert.equal(fs.readFileSync(`${shm}/70-persistent-net.rules`, 'utf8'), 'SUBSYSTEM=="net", NAME="eth0"\n');
+    assert.equal(fs.statSync(`${shm}/70-persistent-net.rules`).mode & 0o777, 0o600);
+    assert.deepEqual(bed.ctx.os.net.restorePersistentNetRules('/var/lib/waagent'), ['/etc/udev/rules.d/70-persistent-net.rules']);
+    assert.equal(fs.readFileSync(f, 'utf8'), 'SUBSYSTEM=="net", NAME="eth0"\n');
+  } finally { bed.cleanup(); if (shm) fs.rmSync(shm, { recursive: true, force: true }); }
+});
+
+/** One probe attempt on a bed of `distro` against a DHCP "server" on loopback; the runner's commands and the packet's
+ *  arrival in the order they happened. */
+async function probeOn(distro: Record<string, string>, answer: boolean): Promise<{ events: string[]; endpoint?: string }> {
+  const events: string[] = [];
+  const bed = makeBed({}, (argv) => { events.push(argv.join(' ')); return { code: 0 }; }, distro);
+  const server = dgram.createSocket('udp4');
+  try {
+    fs.mkdirSync(bed.p('/proc/net'), { recursive: true });
+    fs.writeFileSync(bed.p('/proc/net/route'), 'Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\n' +
+      'eth0\t00000000\t010200C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n');
+    fs.mkdirSync(bed.p('/sys/class/net/eth0'), { recursive: true });
+    fs.writeFileSync(bed.p('/sys/class/net/eth0/address'), '00:0d:3a:01:02:03\n');
+    await new Promise<void>((r) => server.bind(0, '127.0.0.1', () => r()));
+    server.on('message', (msg, from) => {
+      events.push('probe packet');
+      if (!answer) return;
+      const ok = Buffer.alloc(300);
+      msg.copy(ok, 0, 0, 240);
+      Buffer.from([245, 4, 10, 0, 0, 9, 255]).copy(ok, 240);
+      server.send(ok, from.port, from.address);
+    });
+    const probe = dgram.createSocket('udp4');
+    await new Promise<void>((r) => probe.bind(0, '127.0.0.1', () => r()));
+    const clientPort = probe.address().port;
+    probe.close();
+    resetProbeState();
+    const r = await probeOnce(bed.ctx.os, { timeoutMs: answer ? 5000 : 300, port: { client: clientPort, server: server.address().port, to: '127.0.0.1' } });
+    return { events: events.filter((e) => !e.startsWith('iptables')), endpoint: r?.endpoint };
+  } finally { server.close(); resetProbeState(); bed.cleanup(); }
+}
+
+test('DHCP probe: the DHCP client is stopped before and started after the probe on the flagged distros only (§6.2 step 3, §9.4)', async () => {
+  const networkd = ['systemctl stop systemd-networkd', 'probe packet', 'systemctl start systemd-networkd'];
+  const cases: [Record<string, string>, string[]][] = [
+    [{ id: 'sles', name: 'sles', version: '15.5', fullName: 'SUSE Linux Enterprise Server 15 SP5' }, ['systemctl stop wickedd-dhcp4', 'probe packet', 'systemctl start wickedd-dhcp4']],
+    [{ id: 'sles', name: 'sles', version: '11.4', fullName: 'SUSE Linux Enterprise Server 11 SP4' }, ['/sbin/service dhcpcd stop', 'probe packet', '/sbin/service dhcpcd start']],
+    [{ id: 'flatcar', name: 'flatcar', version: '3815.2.0', fullName: 'Flatcar Container Linux' }, networkd],
+    [{ id: 'arch', name: 'arch', version: '', fullName: 'Arch Linux' }, networkd],
+    [{ id: 'clear-linux-os', name: 'clear-linux-os', version: '40000', fullName: 'Clear Linux OS' }, networkd],
+    [{ id: 'mariner', name: 'mariner', version: '2.0', fullName: 'CBL-Mariner 2.0' }, networkd],
+    // Flagged with no-op commands, and not flagged: the client keeps running, nothing is run around the probe.
+    [{ id: 'alpine', name: 'alpine', version: '3.19', fullName: 'Alpine Linux' }, ['probe packet']],
+    [{ id: 'fedora', name: 'fedora', version: '40', fullName: 'Fedora Linux 40' }, ['probe packet']],
+    [{ id: 'debian', name: 'debian', version: '12', fullName: 'Debian GNU/Linux 12' }, ['probe packet']],
+    [{ id: 'ubuntu', name: 'ubuntu', version: '22.04', fullName: 'Ubuntu 22.04' }, ['probe packet']],
+    [{ id: 'rhel', name: 'rhel', version: '9.4', fullName: 'Red Hat Enterprise Linux 9.4' }, ['probe packet']],
+  ];
+  for (const [distro, want] of cases) {
+    const r = await probeOn(distro, true);
+    assert.equal(r.endpoint, '10.0.0.9', distro.fullName);
+    assert.deepEqual(r.events, want, distro.fullName);
+  }
+  // No answer: the client is started again all the same.
+  const silent = await probeOn({ id: 'sles', name: 'sles', version: '15.5', fullName: 'SUSE Linux Enterprise Server 15 SP5' }, false);
+  assert.equal(silent.endpoint, undefined);
+  assert.deepEqual(silent.events, ['systemctl stop wickedd-dhcp4', 'probe packet', 'systemctl start wickedd-dhcp4']);
+});
+
+test('DHCP client PIDs (§6.4, §9.4): a /proc scan by process name, SUSE\'s wickedd-dhcp4 and systemd-networkd included', () => {
+  const bed = makeBed({}, undefined, { id: 'sles', name: 'sles', version: '15.5', fullName: 'SUSE Linux Enterprise Server 15 SP5' });
+  try {
+    const proc = (pid: number, comm: string): void => { fs.mkdirSync(bed.p(`/proc/${pid}`), { recursive: true }); fs.writeFileSync(bed.p(`/proc/${pid}/comm`), `${comm}\n`); };
+    proc(812, 'wickedd-dhcp4');
+    proc(90, 'systemd-network'); // systemd-networkd, cut to 15 characters by the kernel
+    proc(77, 'sshd');
+    proc(1200, 'dhclient-helper');
+    fs.mkdirSync(bed.p('/proc/self'), { recursive: true });
+    assert.deepEqual(bed.ctx.os.net.dhcpClientPids(), [90, 812]);
+    assert.equal(bed.ctx.os.net.pidAlive(812), true);
+    fs.rmSync(bed.p('/proc/812'), { recursive: true });
+    assert.equal(bed.ctx.os.net.pidAlive(812), false);
+    assert.deepEqual(bed.ctx.os.net.dhcpClientPids(), [90]);
+  } finally { bed.cleanup(); }
 });

@@ -2,7 +2,8 @@
 // §1.4–§1.5, DECISIONS.md D17, D28): a real DHCP server (dnsmasq) behind eth0 answers the raw probe with option 245 (the
 // simulated wire server, 127.0.0.1 inside the VM) and a router and static route the agent configures; real iptables or
 // nft rules let root reach the wire server and keep an ordinary user out; the LB probe port is answered and follows the
-// goal state; a second daemon start changes nothing; a real dhclient lease path and the host-name monitor.
+// goal state; a second daemon start changes nothing; a real dhclient lease path and the host-name monitor; a DHCP client
+// restart (§6.4) brings back the probe's routes (§6.3) that were deleted.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -199,6 +200,65 @@ test('real dhclient lease with option 245; the host-name monitor publishes a new
     vm.kill('SIGTERM');
     assert.equal((await running).exitCode, 0);
   } finally {
+    await vm.destroy({ removeFiles: true });
+  }
+});
+
+test('DHCP client restart monitor (§6.4): deleted routes stay deleted while the client runs, come back when it restarts (§6.3)', { skip, timeout: 240_000 }, async () => {
+  const vm = await createVm({
+    scenario: defaultScenario(), dhcpLease: false,
+    waagentConf: defaultWaagentConf({ 'OS.MonitorDhcpClientRestartPeriod': '1' }),
+  });
+  try {
+    await vm.startDhcpServer({ option245: '127.0.0.1', router: '192.0.2.1', option249: [16, 10, 9, 192, 0, 2, 1] });
+    // The distro's DHCP client, as the monitor sees it: a process named `dhclient` (a copy of sleep, so it touches no
+    // lease or route), kept running by a supervisor that restarts it when it dies (as systemd or ifupdown would).
+    assert.equal((await vm.exec(['sh', '-c', 'mkdir -p /run/standin && cp /bin/sleep /run/standin/dhclient'])).code, 0);
+    const sup = await vm.exec(['setsid', '-f', 'sh', '-c', 'while [ ! -e /run/standin/stop ]; do /run/standin/dhclient 3600; done']);
+    assert.equal(sup.code, 0, sup.stderr);
+    const clientPid = async (): Promise<string> => (await vm.exec(['pgrep', '-x', 'dhclient'])).stdout.trim();
+    let end = Date.now() + 10_000;
+    while (!/^\d+$/.test(await clientPid()) && Date.now() < end) await sleep(100);
+    const pid1 = await clientPid();
+    assert.match(pid1, /^\d+$/, 'the stand-in DHCP client did not start');
+
+    const running = vm.run(['-daemon'], { timeoutMs: 180_000 });
+    await waitLog(vm, /DHCP probe: wire server 127\.0\.0\.1, router 192\.0\.2\.1, 1 static route/);
+    await waitLog(vm, /Provisioning succeeded/);
+    let rt = await routes(vm);
+    assert.match(rt, /^default via 192\.0\.2\.1 dev eth0/m);
+    assert.match(rt, /^10\.9\.0\.0\/16 via 192\.0\.2\.1 dev eth0/m);
+    await sleep(2500); // a few monitor periods: the client's PID is recorded
+
+    // Routes lost while the client keeps running: the monitor leaves the table alone (no restart, no repair).
+    const from = agentLog(vm).length;
+    assert.equal((await vm.exec(['ip', 'route', 'del', '10.9.0.0/16'])).code, 0);
+    assert.equal((await vm.exec(['ip', 'route', 'del', 'default'])).code, 0);
+    await sleep(3000);
+    rt = await routes(vm);
+    assert.doesNotMatch(rt, /^default|^10\.9\.0\.0\/16/m, `routes came back without a client restart:\n${rt}`);
+    assert.doesNotMatch(agentLog(vm).slice(from), /Detected dhcp client restart|Dhcp client is not running/);
+
+    // The client restarts (new PID): the monitor notices and restores the router and the option-249 route.
+    assert.equal((await vm.exec(['kill', pid1])).code, 0);
+    end = Date.now() + 10_000;
+    let pid2 = '';
+    while (!/^\d+$/.test(pid2 = await clientPid()) && Date.now() < end) await sleep(100);
+    assert.match(pid2, /^\d+$/);
+    assert.notEqual(pid2, pid1);
+    await waitLog(vm, /EnvMonitor: Detected dhcp client restart\. Restoring routing table\./, 15_000, from);
+    await waitLog(vm, /Routes restored: default via 192\.0\.2\.1; 10\.9\.0\.0\/16 via 192\.0\.2\.1/, 15_000, from);
+    rt = await routes(vm);
+    assert.match(rt, /^default via 192\.0\.2\.1 dev eth0/m);
+    assert.match(rt, /^10\.9\.0\.0\/16 via 192\.0\.2\.1 dev eth0/m);
+    // Once: the new PID is recorded, later periods change nothing.
+    await sleep(2500);
+    assert.equal(agentLog(vm).slice(from).match(/Detected dhcp client restart/g)?.length, 1);
+
+    vm.kill('SIGTERM');
+    assert.equal((await running).exitCode, 0, diag(vm));
+  } finally {
+    await vm.exec(['touch', '/run/standin/stop']).catch(() => undefined); // the supervisor ends with the VM
     await vm.destroy({ removeFiles: true });
   }
 });

@@ -24,6 +24,7 @@ const DEB = join(PKG_DIR, `waagent-ts_${VERSION}_amd64.deb`);
 const DEB_ARM = join(PKG_DIR, `waagent-ts_${VERSION}_arm64.deb`);
 const RPM = join(PKG_DIR, `waagent-ts-${VERSION}-1.x86_64.rpm`);
 const RPM_ARM = join(PKG_DIR, `waagent-ts-${VERSION}-1.aarch64.rpm`);
+const UDEV_RULES = ['66-azure-storage.rules', '99-azure-product-uuid.rules'];
 const NEWER = VERSION.replace(/\d+$/, (n) => String(Number(n) + 1));
 
 const has = (tool: string): boolean => { try { execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }); return true; } catch { return false; } };
@@ -39,7 +40,8 @@ test('packages: .deb content, control fields and conffiles per architecture', { 
     const files = run('dpkg-deb', ['-c', deb]).split('\n').filter(Boolean).map((l) => l.split(/\s+/));
     const paths = files.map((f) => f[5]).filter((p) => !p.endsWith('/')).sort();
     assert.deepEqual(paths, ['./etc/logrotate.d/waagent.logrotate', './etc/waagent.conf', './lib/systemd/system/azure.slice',
-      './lib/systemd/system/walinuxagent.service', './usr/sbin/waagent']);
+      './lib/systemd/system/walinuxagent.service', './lib/udev/rules.d/66-azure-storage.rules', './lib/udev/rules.d/99-azure-product-uuid.rules',
+      './usr/sbin/waagent']);
     for (const f of files) assert.equal(f[1], 'root/root', `owner of ${f[5]}`);
     assert.equal(files.find((f) => f[5] === './usr/sbin/waagent')![0], '-rwxr-xr-x');
     assert.equal(files.find((f) => f[5] === './etc/waagent.conf')![0], '-rw-r--r--');
@@ -69,6 +71,10 @@ test('packages: .deb content, control fields and conffiles per architecture', { 
       execFileSync('dpkg-deb', ['-x', deb, root]);
       assert.equal(readFileSync(join(root, 'etc/waagent.conf'), 'utf8'), readFileSync(join(TOP, 'init/waagent.conf'), 'utf8'));
       assert.equal(readFileSync(join(root, 'lib/systemd/system/walinuxagent.service'), 'utf8'), readFileSync(join(TOP, 'init/waagent.service'), 'utf8'));
+      for (const r of UDEV_RULES) {
+        assert.equal(readFileSync(join(root, 'lib/udev/rules.d', r), 'utf8'), readFileSync(join(TOP, 'init/udev', r), 'utf8'), r);
+        assert.equal(files.find((f) => f[5] === `./lib/udev/rules.d/${r}`)![0], '-rw-r--r--', r);
+      }
       assert.equal(sha(join(root, 'usr/sbin/waagent')), sha(join(TOP, 'dist', `waagent-linux-${arch === 'amd64' ? 'x64' : 'arm64'}`)));
       if (has('file')) assert.match(run('file', ['-b', join(root, 'usr/sbin/waagent')]), new RegExp(`ELF 64-bit .*${elf}`));
     } finally { rmSync(ctl, { recursive: true, force: true }); rmSync(root, { recursive: true, force: true }); }
@@ -77,17 +83,20 @@ test('packages: .deb content, control fields and conffiles per architecture', { 
 
 test('packages: .rpm content, %config(noreplace), relations and scriptlets (rpm -qlp, rpm -qp --scripts)', { skip: built ?? (has('rpm') ? undefined : 'no rpm') }, () => {
   for (const [rpm, arch] of [[RPM, 'x86_64'], [RPM_ARM, 'aarch64']] as const) {
-    assert.deepEqual(run('rpm', ['-qlp', rpm]).trim().split('\n').sort(), ['/etc/logrotate.d/waagent', '/etc/waagent.conf',
+    assert.deepEqual(run('rpm', ['-qlp', rpm]).trim().split('\n').sort(), ['/etc/logrotate.d/waagent',
+      '/etc/udev/rules.d/66-azure-storage.rules', '/etc/udev/rules.d/99-azure-product-uuid.rules', '/etc/waagent.conf',
       '/usr/lib/systemd/system/azure.slice', '/usr/lib/systemd/system/waagent.service', '/usr/sbin/waagent']);
     assert.equal(run('rpm', ['-qp', '--qf', '%{NAME} %{VERSION} %{ARCH}', rpm]), `waagent-ts ${VERSION} ${arch}`);
     const flags = run('rpm', ['-qp', '--qf', '[%{FILENAMES} %{FILEFLAGS:fflags} %{FILEMODES:perms} %{FILEUSERNAME}\n]', rpm]);
     assert.match(flags, /^\/etc\/waagent\.conf cn -rw-r--r-- root$/m, 'waagent.conf must be %config(noreplace)');
     assert.match(flags, /^\/usr\/sbin\/waagent  -rwxr-xr-x root$/m);
+    for (const r of UDEV_RULES) assert.match(flags, new RegExp(`^/etc/udev/rules\\.d/${r.replace('.', '\\.')} cn -rw-r--r-- root$`, 'm'), r);
     assert.match(run('rpm', ['-qp', '--provides', rpm]), /^WALinuxAgent = /m);
     assert.match(run('rpm', ['-qp', '--obsoletes', rpm]), /^WALinuxAgent < 3$/m);
     assert.doesNotMatch(run('rpm', ['-qp', '--requires', rpm]), /node|libnode|python/i, 'the executable needs no runtime package');
     const scripts = run('rpm', ['-qp', '--scripts', rpm]);
     assert.match(scripts, /postinstall scriptlet[\s\S]*systemctl enable waagent\.service[\s\S]*\[ -d \/run\/systemd\/system \][\s\S]*systemctl restart waagent\.service/);
+    assert.match(scripts, /postinstall scriptlet[\s\S]*\[ -S \/run\/udev\/control \][\s\S]*udevadm control --reload-rules[\s\S]*udevadm trigger --subsystem-match=block --action=change/);
     assert.match(scripts, /preuninstall scriptlet[\s\S]*"\$1" -eq 0[\s\S]*\[ -d \/run\/systemd\/system \]; then systemctl stop waagent\.service/);
     for (const line of scripts.split('\n').filter((l) => /systemctl (restart|stop|daemon-reload)/.test(l))) {
       assert.match(line, /\[ -d \/run\/systemd\/system \]|^\s+systemctl/, `unguarded: ${line}`);
@@ -97,6 +106,7 @@ test('packages: .rpm content, %config(noreplace), relations and scriptlets (rpm 
       execFileSync('sh', ['-c', 'rpm2archive - < "$1" | tar -xz -C "$2"', 'sh', rpm, tmp]);
       assert.equal(sha(join(tmp, 'usr/sbin/waagent')), sha(join(TOP, 'dist', `waagent-linux-${arch === 'x86_64' ? 'x64' : 'arm64'}`)));
       assert.equal(readFileSync(join(tmp, 'usr/lib/systemd/system/waagent.service'), 'utf8'), readFileSync(join(TOP, 'init/waagent.service'), 'utf8'));
+      for (const r of UDEV_RULES) assert.equal(readFileSync(join(tmp, 'etc/udev/rules.d', r), 'utf8'), readFileSync(join(TOP, 'init/udev', r), 'utf8'), r);
     } finally { rmSync(tmp, { recursive: true, force: true }); }
   }
 });
@@ -137,9 +147,25 @@ test('packages: dpkg -i / -r / --purge with no init running (image build): nothi
     try {
       assert.equal((await vm.exec(['test', '-d', '/run/systemd/system'])).code, 1, 'this bed must have no systemd running');
       await vm.exec(['rm', '-f', '/etc/waagent.conf']); // a fresh image has none
+      // A udevadm stand-in that records its calls: with no udevd (no /run/udev/control) the scripts must not call it.
+      vm.writeFile('/usr/local/sbin/udevadm', '#!/bin/sh\necho "$*" >> /run/udevadm.calls\n', 0o755);
       const inst = await vm.exec(['dpkg', '-i', DEB]);
       assert.equal(inst.code, 0, `dpkg -i: ${inst.stdout}${inst.stderr}`);
       assert.doesNotMatch(inst.stderr, /error|warning/i);
+      assert.equal(vm.readFile('/run/udevadm.calls'), undefined, 'udevadm called with no udevd running');
+      for (const r of UDEV_RULES) {
+        assert.equal(vm.readFile(`/lib/udev/rules.d/${r}`)?.toString(), readFileSync(join(TOP, 'init/udev', r), 'utf8'), r);
+        assert.equal(vm.stat(`/lib/udev/rules.d/${r}`)!.mode & 0o7777, 0o644, r);
+      }
+      // udevd running (its control socket exists): a reinstall reloads the rules and re-triggers block and dmi devices.
+      await vm.exec(['mkdir', '-p', '/run/udev']);
+      const sock = await vm.exec([NODE, '-e', "require('net').createServer().listen('/run/udev/control', () => process.exit(0))"]);
+      assert.equal((await vm.exec(['test', '-S', '/run/udev/control'])).code, 0, `no socket: ${sock.stderr}`);
+      assert.equal(sock.code, 0, sock.stderr);
+      const again = await vm.exec(['dpkg', '-i', DEB]);
+      assert.equal(again.code, 0, `dpkg -i again: ${again.stdout}${again.stderr}`);
+      assert.equal(vm.readFile('/run/udevadm.calls')?.toString(),
+        'control --reload-rules\ntrigger --subsystem-match=block --action=change\ntrigger --subsystem-match=dmi --action=change\n');
       assert.match((await vm.exec(['dpkg-query', '-W', '-f', '${Status} ${Version}', 'waagent-ts'])).stdout, new RegExp(`^install ok installed ${VERSION.replace(/\./g, '\\.')}$`));
       assert.equal(vm.agentPids().length, 0, 'the package started the agent with no init running');
       assert.match((await vm.exec(['/usr/sbin/waagent', '-version'])).stdout, new RegExp(`^WALinuxAgent-${VERSION.replace(/\./g, '\\.')} `));
@@ -149,6 +175,8 @@ test('packages: dpkg -i / -r / --purge with no init running (image build): nothi
       const rm = await vm.exec(['dpkg', '-r', 'waagent-ts']);
       assert.equal(rm.code, 0, `dpkg -r: ${rm.stdout}${rm.stderr}`);
       assert.equal(vm.readFile('/usr/sbin/waagent'), undefined);
+      for (const r of UDEV_RULES) assert.equal(vm.readFile(`/lib/udev/rules.d/${r}`), undefined, `dpkg -r left ${r}`);
+      assert.match(vm.readFile('/run/udevadm.calls')?.toString() ?? '', /dmi --action=change\ncontrol --reload-rules\n$/, 'dpkg -r did not reload the rules');
       assert.ok(vm.readFile('/etc/waagent.conf'), 'dpkg -r removed the configuration');
       const purge = await vm.exec(['dpkg', '--purge', 'waagent-ts']);
       assert.equal(purge.code, 0, `dpkg --purge: ${purge.stdout}${purge.stderr}`);
@@ -209,6 +237,11 @@ test('packages under systemd: dpkg -i over Debian\'s waagent 2.7.3 swaps them; u
       assert.equal(vm.readFile('/etc/waagent.conf')?.toString(), conf, '/etc/waagent.conf was not kept');
       assert.equal(vm.readFile('/var/lib/waagent/operator-note')?.toString(), 'kept\n', '/var/lib/waagent was lost with the replaced package');
       assert.equal((await vm.exec(['test', '-e', '/var/lib/waagent-ts.dpkg-keep'])).code, 1, 'the preinst copy was left behind');
+      // Debian's package shipped the same two udev rules: they are ours now (dpkg took them over), with our text.
+      for (const r of UDEV_RULES) {
+        assert.match(await vm.sh(['dpkg', '-S', `/lib/udev/rules.d/${r}`]), /^waagent-ts: /, r);
+        assert.equal(vm.readFile(`/lib/udev/rules.d/${r}`)?.toString(), readFileSync(join(TOP, 'init/udev', r), 'utf8'), r);
+      }
       await vm.waitFor('Ready', () => (vm.simulator.summary()?.readyCount ?? 0) > 0, 120_000).catch(async (e: Error) => { throw new Error(e.message + await diag(vm)); });
       await vm.waitFor('the provisioned marker', () => vm.readFile('/var/lib/waagent/provisioned') !== undefined);
       assert.equal(await vm.unitProperty('walinuxagent', 'UnitFileState'), 'enabled');
