@@ -15,7 +15,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { join, posix } from 'node:path';
-import { agentCommand, createVm, defaultWaagentConf, vmUnavailableReason, type Vm } from './vm';
+import { agentCommand, createVm, defaultWaagentConf, hiddenHostPaths, vmUnavailableReason, type Vm } from './vm';
 import { defaultScenario } from '../fabric/scenario';
 
 let skip = vmUnavailableReason();
@@ -46,7 +46,11 @@ const TRACE = '/run/secrets-audit.exec';
 /** Every regular file under `dirs` in the VM (walked through its merged root), with mode and owner. */
 function walk(vm: Vm, dirs: string[]): Map<string, { mode: number; uid: number }> {
   const out = new Map<string, { mode: number; uid: number }>();
+  // The test bed's own folders bound into the VM (the project and the test's Node, when CI clones under /tmp) hold the
+  // tests' sources and are not the machine's files.
+  const bedBinds = hiddenHostPaths();
   const visit = (p: string, depth: number): void => {
+    if (bedBinds.some((b) => p === b || p.startsWith(`${b}/`))) return;
     const st = vm.stat(p);
     if (!st || st.isSymlink || depth > 12) return;
     if (st.isFile) { out.set(p, { mode: st.mode, uid: st.uid }); return; }
