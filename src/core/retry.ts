@@ -54,6 +54,16 @@ function abortError(): Error {
   return e;
 }
 
+/** Sleeps `ms`, or less when the signal aborts; never rejects (loops that check `signal.aborted` afterwards). */
+export function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done(): void { clearTimeout(t); signal.removeEventListener('abort', done); resolve(); }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
 /** Real time; `sleep` rejects with an AbortError when the signal fires. */
 export const realClock: Clock = {
   now: () => Date.now(),

@@ -11,6 +11,7 @@ import type { AgentContext } from '../context';
 import type { FabricLinkHandle } from '../fabric/link';
 import type { GoalState } from '../fabric/wire';
 import { errorText } from '../core/log';
+import { pause } from '../core/retry';
 
 export interface DutyEnv {
   ctx: AgentContext;
@@ -57,14 +58,6 @@ class FailureLog {
   ok(): void { this.count = 0; }
 }
 
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done(): void { clearTimeout(t); signal.removeEventListener('abort', done); resolve(); }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
 
 /** A handle on the running duties: `stopped` resolves when every duty's start/tick loop ended after the abort. */
 export interface DutiesHandle { stopped: Promise<void>; names: string[] }

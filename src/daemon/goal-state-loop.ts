@@ -8,17 +8,9 @@
 import type { AgentContext } from '../context';
 import type { FabricLinkHandle } from '../fabric/link';
 import { errorText } from '../core/log';
+import { pause } from '../core/retry';
 import type { ExtensionsHandler } from '../extensions/handler';
 
-/** Sleeps `ms`, or less when the signal aborts. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done(): void { clearTimeout(t); signal.removeEventListener('abort', done); resolve(); }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
 
 /** The poll period in ms from the configuration. */
 export function pollPeriodMs(ctx: AgentContext): number {
