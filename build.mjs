@@ -65,8 +65,8 @@ const withXz = process.argv.includes('--xz');
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 const QEMU = '/usr/bin/qemu-aarch64-static';
 /** V8 flags baked into the executable (SEA `execArgv`; NODE_OPTIONS still adds to them). Measured in the VM bed
- *  (2026-11-30, first boot + 12–30 s idle, 2–4 interleaved runs per variant, .cache-free scripts described in README
- *  "Benchmarks"): together peak RSS 73.1 → 59.7 MiB (anon 24.6 → 18.2, file-backed 48.6 → 41.0), idle anon 24.6 →
+ *  (2026-11-30, first boot + 12–30 s idle, 2–4 interleaved runs per variant built from the same bundle; the lever
+ *  table is in README "Benchmarks"): together peak RSS 73.1 → 59.7 MiB (anon 24.6 → 18.2, file-backed 48.6 → 41.0), idle anon 24.6 →
  *  17.1 MiB, first-boot CPU and time to Ready unchanged within the noise, idle CPU lower:
  *  - --max-semi-space-size=1: the young generation stays at 1 MiB per semi-space (idle anon −2.4 MiB);
  *  - --no-short-builtin-calls: no 2 MiB anonymous copy of the embedded builtins next to the code range (−1.9 MiB);
