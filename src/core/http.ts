@@ -5,9 +5,9 @@
  * never for the wire server, the host plugin or IMDS. No redirects are followed. Retries live in core/retry.
  */
 import * as http from 'node:http';
-import * as https from 'node:https';
+import type * as https from 'node:https';
 import * as net from 'node:net';
-import * as tls from 'node:tls';
+import type * as tls from 'node:tls';
 import { AGENT_NAME, AGENT_VERSION } from '../version';
 import { splitUserInfo, decodeComponent } from './proxy-auth';
 
@@ -127,6 +127,7 @@ function authHeader(p: ProxyTarget): Record<string, string> {
 
 /** Opens a CONNECT tunnel through the proxy and returns the TLS socket to the target. */
 function connectTunnel(proxy: ProxyTarget, target: URL, timeoutMs: number): Promise<tls.TLSSocket> {
+  const tls = loadTls();
   return new Promise((resolve, reject) => {
     const port = target.port || '443';
     const req = http.request({
@@ -154,6 +155,14 @@ function connectTunnel(proxy: ProxyTarget, target: URL, timeoutMs: number): Prom
     req.end();
   });
 }
+
+// https and tls are loaded on first use: an agent that only talks plain HTTP to the wire server and the host plugin
+// (the idle daemon without extensions) never pays for them (+1.8 MiB anonymous RSS, measured with the SEA's V8 flags).
+let httpsModule: typeof https | undefined;
+let tlsModule: typeof tls | undefined;
+// (require, not import(): the bundle is CommonJS and a single executable's main script has no dynamic-import hook.)
+function loadHttps(): typeof https { return (httpsModule ??= require('node:https') as typeof https); }
+function loadTls(): typeof tls { return (tlsModule ??= require('node:tls') as typeof tls); }
 
 interface Prepared {
   url: URL;
@@ -194,7 +203,7 @@ async function prepare(req: HttpRequest, proxyConf?: ProxyConfig): Promise<Prepa
   }
   const proxy = req.useProxy ? proxyFor(url, proxyConf) : undefined;
   let options: http.RequestOptions;
-  let mod: typeof http | typeof https = url.protocol === 'https:' ? https : http;
+  let mod: typeof http | typeof https = url.protocol === 'https:' ? loadHttps() : http;
   if (proxy && url.protocol === 'http:') {
     options = { host: proxy.host, port: proxy.port, path: url.href, headers: { ...headers, Host: url.host, ...authHeader(proxy) } };
   } else if (proxy) {

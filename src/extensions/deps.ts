@@ -13,7 +13,8 @@ import type { HandlerSpec } from './plan';
 import { readHandlerManifest, writeHandlerEnvironment, writeSettings, handlerLogDir, type HandlerManifest } from './handler-files';
 import { runHandlerCommand } from './command';
 import { readExtensionStatus, readHeartbeat } from './status-file';
-import { fetchManifest, installPackage } from './fetch';
+// './fetch' (downloads, and through it the unzip with zlib and fs/promises) is loaded when a handler is first
+// fetched: the idle daemon of a VM without extensions never loads it.
 import { fetchArtifactsProfile } from '../fabric/artifacts';
 import { selectVersion, type ExtensionManifest } from './manifest';
 
@@ -36,6 +37,7 @@ export function realDeps(ctx: AgentContext, link: FabricLinkHandle): HandlerDeps
   const manifests = new WeakMap<ManifestVersions, { manifest: ExtensionManifest; uri: string }>();
   return {
     async fetchManifest(h: HandlerSpec): Promise<ManifestVersions> {
+      const { fetchManifest } = await import('./fetch');
       const { manifest, uri } = await fetchManifest(wire(), h.plugin);
       const mv: ManifestVersions = { versions: manifest.versions.map((v) => ({ version: v.version, uris: v.uris })) };
       manifests.set(mv, { manifest, uri });
@@ -46,6 +48,7 @@ export function realDeps(ctx: AgentContext, link: FabricLinkHandle): HandlerDeps
       return selectVersion(em, requested, installed, { state: 'enabled' });
     },
     async installPackage({ uris, destDir, name, version, handler, manifest }) {
+      const { installPackage } = await import('./fetch');
       await installPackage(wire(), {
         uris, destDir, libDir: ctx.libDir, name, version, manifestUri: manifests.get(manifest)?.uri, encodedSignature: handler.encodedSignature || undefined,
       });

@@ -61,3 +61,30 @@ test('storage requests go through the configured proxy (absolute URL); others ne
     await assert.rejects(httpRequest({ url: `https://127.0.0.1:${origin.port}/x`, useProxy: true }, conf), /proxy 127\.0\.0\.1:\d+ refused CONNECT: HTTP 403/);
   } finally { await origin.close(); await proxy.close(); }
 });
+
+// https and tls are loaded on the first https request only (memory: the idle daemon talks plain HTTP).
+test('loading the HTTP client loads neither https nor tls', () => {
+  const { execFileSync } = require('node:child_process') as typeof import('node:child_process');
+  const out = execFileSync(process.execPath, ['-e', `require(${JSON.stringify(require.resolve('../../src/core/http'))});
+    console.log(JSON.stringify(process.moduleLoadList.filter((m) => /^NativeModule (https|tls|_tls_wrap|internal\\/tls\\/wrap)$/.test(m))))`], { encoding: 'utf8' });
+  assert.deepEqual(JSON.parse(out), []);
+});
+
+test('an https request still runs a real TLS handshake (a self-signed server certificate is refused)', async (t) => {
+  const { execFileSync } = require('node:child_process') as typeof import('node:child_process');
+  const fs = require('node:fs') as typeof import('node:fs');
+  const os = require('node:os') as typeof import('node:os');
+  const path = require('node:path') as typeof import('node:path');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'https-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-days', '1',
+      '-keyout', path.join(dir, 'k.pem'), '-out', path.join(dir, 'c.pem')], { stdio: 'ignore' });
+  } catch { t.skip('openssl not available'); return; }
+  const https = require('node:https') as typeof import('node:https');
+  const srv = https.createServer({ key: fs.readFileSync(path.join(dir, 'k.pem')), cert: fs.readFileSync(path.join(dir, 'c.pem')) }, (_q, r) => r.end('ok'));
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  try {
+    await assert.rejects(httpRequest({ url: `https://127.0.0.1:${(srv.address() as AddressInfo).port}/x` }), (e: Error) => e instanceof HttpIoError && /self[- ]signed certificate/i.test(e.message));
+  } finally { srv.closeAllConnections(); await new Promise<void>((r) => srv.close(() => r())); }
+});

@@ -109,8 +109,8 @@ if (idleS > 0) {
     const r = await vm.run(agentArgs(['-daemon']), { timeoutMs: idleS * 1000 + 180_000, until: 'ready', graceMs: idleS * 1000 + 2000 });
     if (r.idle) {
       const polls = vm.simulator.summary()?.counts?.goalstate ?? null;
-      idle = { seconds: Math.round(r.idle.ms / 1000), cpuMs: r.idle.cpuMs, cpuSecondsPerHour: Number((r.idle.cpuMs / r.idle.ms * 3600).toFixed(2)), rssStartMiB: Number((r.idle.rssStartKb / 1024).toFixed(1)), rssEndMiB: Number((r.idle.rssEndKb / 1024).toFixed(1)), goalStateRequests: polls };
-      if (!asJson) console.log(`idle ${idle.seconds} s after Ready: agent CPU ${idle.cpuMs} ms (${idle.cpuSecondsPerHour} s per hour), RSS ${idle.rssStartMiB} → ${idle.rssEndMiB} MiB, ${polls} goal-state requests`);
+      idle = { seconds: Math.round(r.idle.ms / 1000), cpuMs: r.idle.cpuMs, cpuSecondsPerHour: Number((r.idle.cpuMs / r.idle.ms * 3600).toFixed(2)), rssStartMiB: Number((r.idle.rssStartKb / 1024).toFixed(1)), rssEndMiB: Number((r.idle.rssEndKb / 1024).toFixed(1)), anonEndMiB: Number((r.idle.anonEndKb / 1024).toFixed(1)), fileEndMiB: Number((r.idle.fileEndKb / 1024).toFixed(1)), goalStateRequests: polls };
+      if (!asJson) console.log(`idle ${idle.seconds} s after Ready: agent CPU ${idle.cpuMs} ms (${idle.cpuSecondsPerHour} s per hour), RSS ${idle.rssStartMiB} → ${idle.rssEndMiB} MiB (at the end: anon ${idle.anonEndMiB}, file-backed ${idle.fileEndMiB}), ${polls} goal-state requests`);
     } else failed = true;
   } finally {
     await vm.destroy({ removeFiles: true });

@@ -127,7 +127,7 @@ export interface RunResult {
   agentHwmKb: number;
   /** The idle window after Ready (from 2 s after Ready to the stop): the agent's own CPU (user+system, ms), its
    *  length (ms) and its RSS at both ends (KiB). Undefined when the run did not reach Ready + 2 s. */
-  idle?: { ms: number; cpuMs: number; rssStartKb: number; rssEndKb: number };
+  idle?: { ms: number; cpuMs: number; rssStartKb: number; rssEndKb: number; anonEndKb: number; fileEndKb: number };
   /** Same, counting only the agent's own processes (command line mentions waagent). */
   peakAgentRssKb: number;
   /** Distinct processes seen in the agent's tree (sampled every 50 ms, so very short commands may be missed), and
@@ -703,7 +703,11 @@ export class Vm {
         if (stopAt !== undefined && now >= stopAt && reason === 'exit') {
           if (idleStart) {
             const ap = pids.filter(isAgent);
-            idle = { ms: now - idleStart.t, cpuMs: ap.reduce((a, p) => a + cpuMsOf(p), 0) - idleStart.cpu, rssStartKb: idleStart.rss, rssEndKb: ap.reduce((a, p) => a + rssKb(p), 0) };
+            const end = ap.map(memKb);
+            idle = {
+              ms: now - idleStart.t, cpuMs: ap.reduce((a, p) => a + cpuMsOf(p), 0) - idleStart.cpu, rssStartKb: idleStart.rss, rssEndKb: ap.reduce((a, p) => a + rssKb(p), 0),
+              anonEndKb: end.reduce((a, m) => a + m.anon, 0), fileEndKb: end.reduce((a, m) => a + m.file, 0),
+            };
           }
           reason = 'ready'; await this.stopAgent(done);
         }
