@@ -22,7 +22,8 @@ function octets(a: Asn1 | undefined, what: string): string {
 }
 function oidOf(a: Asn1 | undefined, what: string): string {
   if (!a || typeof a.value !== 'string') throw new Pkcs12Error(`${what} is not an OID`);
-  return forge().asn1.derToOid(a.value);
+  // forge throws a plain Error for an OID arc wider than 53 bits (found by the fuzzer): a malformed blob, said as such
+  try { return forge().asn1.derToOid(a.value); } catch (e) { throw new Pkcs12Error(`${what} is not a valid OID: ${(e as Error).message}`); }
 }
 function fromDer(bytes: string, what: string): Asn1 {
   try {

@@ -67,3 +67,9 @@ test('fuzz finds: a tenant certificate whose public key cannot be decoded is ski
   assert.equal(out.length, 1);
   assert.equal(out[0].subject.includes('good'), true);
 });
+
+test('fuzz finds: an OID arc wider than 53 bits in an encrypted bag (forge path) is a Pkcs12Error, not forge\'s plain Error', () => {
+  // The long fuzz run's input (seed 7): a PFX whose EncryptedData content-encryption OID carries a huge arc.
+  const input = Buffer.from('MIIDcgYJKoZIhvcNAQcBoIIDYwSCA18wggNbMIIDVwYJKoZIhvcNAQcGoIIDSDCCA0QCAQAwggM9BgkqhkiG9w0BBwEwHAYKKoZIhvcNAQwBBjAOBAi7UdUJBHQU/gICB9CAggMQYBJ4LYpi7H/2sSTF0LSeUkEr558eYOw6q6rFdJwiVrtXdBhDr9vnDxO9zIVVy1JFM0mrHX9pGk/ydifAdBERyQAynXVf+m+mfXKBhp7lu6M3FqUnt5ls5bThnU7ZyuWAgBOYHVd3n3MwU8yrI4nXdfoOgVg5WFwJLhZKV0mNCxVQcQsITuo8wjLPx5shAlkbVDN0VWrCUBUYt4P0WGvmlNHQy8/P93lbUSJrhFHa/YV1LQYF9he1fc54Gsyef53ZoVFITPTcYvYX1ynOdZZnY+BcOgoWJqc1RR1mMxB0vnxXybyQ7/N5ejtSZeaCjOjNYa56VQQmubCWiqhHffl5XOWpmiO58yOrpxQvmUtJkbkQG+ZGcqiekjdVSjqtXGjmPmFchTty/xduvwO/QNI0TBMj8kUEEDEInSfG4OnCQTxkp2oCT07j6tJyMItG/NNX663KCgEU9whBiRfmxKU/nEpTCeuAibhCPlXLFVzb7vfwz4b9Zx4bvz0TD12R9zYgbeDodGzMnXzt+oqI5CJth2d5a0dx1SZWlbE95CNgMFGs9V+UprZWYQQQA1u48neZv6xNETRbrSXn008y86QrDUo3Qfz3j9MzA9eeqEBgxIF35+umwRzQsimPGLxjlLHn8n2/i+nXaVG9prQ/oqz9ZGZX8C0OCKHsSW+yODL2VrIoJjMSqVBMPOQmMTbmqdqezHueq3yOEykgltchBLLO9ztAXfdZLNL7HxRSIm/VwtdrDUd/8Nxti2aS6z0mD2BzFawX+4peC5F8g4s0MXQ2jZiI3fM5/yEo9wV9BpH5Cx4S9EPgsG+ccCzxyYEwolkprGiqikEIoaULYjD4iGiy+zo1k+io62su1VWvxJhnrmw4MnRV71Qq8CU+dPYc69KWqa4l4eHA9/hDQi/ITP70tob/23jGIpx2tXdPsRGowk/EHhlsprWv8u3vnL6Z+wCAlqdRi1N4+xQE8YTxaN0E8xQHzZhaFg2mVJmWRHn85FswPTAhMAkGBSsOAwIaBQAEFCGI3iyOfcH+j3EZrZJrv1J2Fj4XBBTdwho=', 'base64');
+  assert.throws(() => parsePfx(input), (e: Error) => e instanceof Pkcs12Error && /not a valid OID/.test(e.message));
+});
