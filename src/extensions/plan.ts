@@ -6,6 +6,10 @@
  */
 import type { ExtensionsConfigDoc, PluginDoc, PluginSettingsDoc } from '../fabric/documents';
 import type { HostFs } from '../os/os';
+import { parseHandlerDirName } from './handler-files';
+
+/** A handler directory name `<N>-<V>` (§2.2): one definition, in handler-files. */
+export { parseHandlerDirName };
 
 /** One extension (settings entry) of a handler (§3.1, "Per settings entry"). */
 export interface ExtSettings {
@@ -192,16 +196,6 @@ export function waitsAfter(items: PlanItem[], i: number): boolean {
 /** Required features the agent does not support (§3.2 gate 3). */
 export function unsupportedFeatures(ec: ExtensionsConfigDoc, supported: readonly string[]): string[] {
   return ec.requiredFeatures.filter((f) => !supported.includes(f));
-}
-
-/** A handler directory name `<N>-<V>` split at the last `-` (§2.2), or undefined when it is not one. */
-export function parseHandlerDirName(entry: string): { name: string; version: string } | undefined {
-  if (entry.startsWith('WALinuxAgent-') || entry === 'history' || entry === 'events') return undefined;
-  const i = entry.lastIndexOf('-');
-  if (i <= 0) return undefined;
-  const version = entry.slice(i + 1);
-  if (!/^\d+(\.\d+)*((alpha|beta|rc)\d*)?$/.test(version)) return undefined;
-  return { name: entry.slice(0, i), version };
 }
 
 /** Handler directories under Lib.Dir (§2.2). */
