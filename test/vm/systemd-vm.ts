@@ -17,7 +17,7 @@ import {
 import { dirname, join } from 'node:path';
 import { buildOvfEnv, type Scenario } from '../fabric/scenario';
 import type { Recorded, Summary } from '../fabric/simulator';
-import { AGENT_ENV, DROP_CAPS, SIM_JS, TOP, agentCommand, hiddenHostPaths, imageWrite, leaseFile, type SimHandle } from './vm';
+import { AGENT_ENV, DROP_CAPS, SIM_JS, TOP, agentCommand, detachLoopsAfter, hiddenHostPaths, imageWrite, leaseFile, type SimHandle } from './vm';
 
 const NODE = process.execPath;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -387,9 +387,7 @@ export class SystemdVm {
     for (const p of [this.pid1, ...nspawnKids, this.nspawn?.pid, this.holder?.pid, ...(this.holder?.pid ? childrenOf(this.holder.pid) : [])]) {
       if (p) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
     }
-    const until = Date.now() + 3000;
-    while (this.pid1 && existsSync(`/proc/${this.pid1}`) && Date.now() < until) execFileSync('sleep', ['0.05']);
-    for (const loop of this.loops) { try { execFileSync('losetup', ['-d', loop], { stdio: 'ignore' }); } catch { /* gone */ } }
+    detachLoopsAfter(this.pid1, this.loops);
     this.loops = [];
   }
 }

@@ -963,13 +963,18 @@ export class Vm {
     }
     if (this.pid1) { try { process.kill(this.pid1, 'SIGKILL'); } catch { /* gone */ } }
     if (this.unshare?.pid) { try { process.kill(this.unshare.pid, 'SIGKILL'); } catch { /* gone */ } }
-    // Wait (bounded) for PID 1 to disappear so that the loop devices are no longer held open.
-    const until = Date.now() + 3000;
-    while (this.pid1 && existsSync(`/proc/${this.pid1}`) && Date.now() < until) execFileSync('sleep', ['0.05']);
-    for (const loop of this.loops) {
-      try { execFileSync('losetup', ['-d', loop], { stdio: 'ignore' }); } catch { /* already gone */ }
-    }
+    detachLoopsAfter(this.pid1, this.loops);
     this.loops = [];
+  }
+}
+
+/** Waits (bounded, 3 s) for the VM's PID 1 to disappear, so that the loop devices are no longer held open, then
+ *  detaches them (by id). Used by every bed's teardown. */
+export function detachLoopsAfter(pid1: number, loops: readonly string[]): void {
+  const until = Date.now() + 3000;
+  while (pid1 && existsSync(`/proc/${pid1}`) && Date.now() < until) execFileSync('sleep', ['0.05']);
+  for (const loop of loops) {
+    try { execFileSync('losetup', ['-d', loop], { stdio: 'ignore' }); } catch { /* already gone */ }
   }
 }
 
