@@ -44,7 +44,11 @@ test('each call appends one record: operation, arguments, ids, umask, group/sess
   assert.equal(r.pwd, x.h);
   assert.equal(r.uid, String(process.getuid?.()));
   assert.match(r.umask ?? '', /^0?[0-7]{3}$/);
-  assert.ok(Number(r.pgid) > 0 && Number(r.sid) > 0 && Number(r.ppid) > 0);
+  // Run directly by node here (not through the agent's setsid launch): the group and session are the test runner's,
+  // which read 0 when their leader is outside this PID namespace (as under CI's container). Parsed, never missing.
+  assert.match(r.pgid ?? '', /^\d+$/);
+  assert.match(r.sid ?? '', /^\d+$/);
+  assert.equal(r.ppid, String(process.pid));
   assert.equal(r.env?.AZURE_GUEST_AGENT_EXTENSION_VERSION, '1.0.0');
   assert.equal(r.env?.VERSION, '1.0.0');
   assert.equal(r.seq, '0');
