@@ -9,6 +9,7 @@ import type { AgentContext } from '../context';
 import type { FabricLinkHandle } from '../fabric/link';
 import { errorText } from '../core/log';
 import { pause } from '../core/retry';
+import { QuietTracker, settleHeap } from '../core/heap-settle';
 import type { ExtensionsHandler } from '../extensions/handler';
 
 
@@ -28,6 +29,7 @@ export async function runGoalStateLoop(ctx: AgentContext, link: FabricLinkHandle
   if (!ctx.conf.bool('Extensions.Enabled')) ctx.log.info('Extensions.Enabled=n: extensions are not processed; polling the goal state every 300 s');
   await Promise.race([link.connected().catch(() => undefined), new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }))]);
   let failures = 0;
+  const quiet = new QuietTracker();
   let ext: ExtensionsHandler | undefined;
   try {
     ext = (await import('../extensions/deps')).createExtensionsHandler(ctx, link);
@@ -43,6 +45,11 @@ export async function runGoalStateLoop(ctx: AgentContext, link: FabricLinkHandle
       if (ext) ext.pollActive = false;
       if (r.error) failures++; else failures = 0;
       if (r.changed && r.goalState) ctx.log.info(`New goal state, incarnation ${r.goalState.ids.incarnation}`);
+      if (quiet.afterPoll(r.changed || !!ext?.busy)) {
+        const t0 = process.hrtime.bigint();
+        const s = settleHeap();
+        if (s) ctx.log.verbose(`Quiet: heap ${(s.before / 1048576).toFixed(1)} → ${(s.after / 1048576).toFixed(1)} MiB in ${(Number(process.hrtime.bigint() - t0) / 1e6).toFixed(1)} ms`);
+      }
     } catch (e) {
       if (ext) ext.pollActive = false;
       failures++;

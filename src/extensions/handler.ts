@@ -74,6 +74,9 @@ export class ExtensionsHandler {
     return this.statusInput();
   }
 
+  /** True while a goal state is being processed (commands may be running) or waits to be. */
+  get busy(): boolean { return this.running !== undefined || this.waiting !== undefined; }
+
   /** Waits for the running goal state (tests, shutdown). */
   async idle(): Promise<void> {
     while (this.running) await this.running;
