@@ -22,15 +22,17 @@ function component(s: unknown, max: number): boolean {
 /** A goal-state incarnation (an opaque string in the protocol; integers in practice): a component of ≤ 64 chars. */
 export function isSafeIncarnation(s: unknown): boolean { return component(s, 64); }
 
-/** An extension handler name (`Microsoft.Azure.Extensions.CustomScript`): a component of ≤ 128 chars. */
-export function isSafeHandlerName(s: unknown): boolean { return component(s, 128); }
+/** An extension handler name (`Microsoft.Azure.Extensions.CustomScript`): a component of ≤ 128 chars without `__`
+ *  (the separator of `<name>__<version>.zip`). */
+export function isSafeHandlerName(s: unknown): boolean { return component(s, 128) && !(s as string).includes('__'); }
 
 /** A multi-config extension name (ARM resource name): a component of ≤ 128 chars. */
 export function isSafeExtensionName(s: unknown): boolean { return component(s, 128); }
 
-/** A handler version: 1 to 4 dot-separated decimal numbers of ≤ 9 digits (`2.1.7`, `1.0`, `1.2.3.4`). */
+/** A handler version: 1 to 8 dot-separated decimal numbers of ≤ 9 digits, optionally a pre-release tag (`2.1.7`,
+ *  `1.0`, `1.2.3.4`, `2.0.0-beta1`, `2.0rc1`); ≤ 64 chars. */
 export function isSafeVersion(s: unknown): boolean {
-  return typeof s === 'string' && /^[0-9]{1,9}(\.[0-9]{1,9}){0,3}$/.test(s);
+  return typeof s === 'string' && s.length <= 64 && /^[0-9]{1,9}(\.[0-9]{1,9}){0,7}([.-]?(alpha|beta|rc)[0-9]{0,9})?$/.test(s);
 }
 
 /** A certificate thumbprint: SHA-1 (40) or SHA-256 (64) hex digits, either case. */

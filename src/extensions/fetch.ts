@@ -6,6 +6,7 @@
  * manifest found and copied to the top, the zip deleted. `encodedSignature` is parsed and checked for form only
  * (never blocking, §4.3 "Ours"). Every failure is an `ExtensionError` carrying HEAD's code and message (§8.5).
  */
+import { isSafeHandlerName, isSafeVersion } from '../core/safe-names';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
@@ -27,14 +28,14 @@ export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_MAX_PACKAGE_BYTES = 1024 * 1024 * 1024;
 
 /**
- * The strict check for names and versions that become path components (`<L>/<N>-<V>`, `<N>__<V>.zip`). One function,
- * to be swapped for src/core/safe-names.ts when it lands. Throws `ExtensionError` (−1).
+ * The check for names and versions that become path components (`<L>/<N>-<V>`, `<N>__<V>.zip`): the same rules as the
+ * plan's and the handler directories' (src/core/safe-names.ts). Throws `ExtensionError` (−1).
  */
 export function assertSafeHandlerNameAndVersion(name: string, version: string): void {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/.test(name) || name.includes('..') || name.includes('__')) {
+  if (!isSafeHandlerName(name)) {
     throw new ExtensionError(`Invalid handler name ${JSON.stringify(name)}`, ExtErrorCode.PluginUnknownFailure);
   }
-  if (!/^[0-9]+(\.[0-9]+){0,7}([.-]?(alpha|beta|rc)[0-9]*)?$/.test(version) || version.length > 64) {
+  if (!isSafeVersion(version)) {
     throw new ExtensionError(`Invalid version ${JSON.stringify(version)} for handler ${name}`, ExtErrorCode.PluginUnknownFailure);
   }
 }

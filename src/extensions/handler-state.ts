@@ -5,7 +5,8 @@
  * unreadable file left by WALinuxAgent reads as missing.
  */
 import type { HostFs } from '../os/os';
-import { handlerDirsOnDisk, safeName } from './plan';
+import { handlerDirsOnDisk } from './plan';
+import { isSafeHandlerName, isSafeVersion } from '../core/safe-names';
 import { parseVersion, compareVersions } from './manifest';
 
 export type HandlerStateName = 'NotInstalled' | 'Installed' | 'Enabled' | 'FailedUpgrade';
@@ -35,7 +36,7 @@ export class HandlerDir {
   /** False when name or version could leave Lib.Dir (goal-state or manifest data): nothing is read or written. */
   readonly safe: boolean;
   constructor(private readonly fs: HostFs, readonly libDir: string, readonly name: string, readonly version: string) {
-    this.safe = safeName(name) && safeName(version);
+    this.safe = isSafeHandlerName(name) && isSafeVersion(version);
     this.path = `${libDir}/${name}-${version}`;
   }
   get configDir(): string { return `${this.path}/config`; }

@@ -11,7 +11,8 @@ import type { Logger } from '../core/log';
 import { errorText } from '../core/log';
 import { ExtensionError, ExtErrorCode, errorCodeOf } from './errors';
 import type { ExtSettings, HandlerSpec, PlanItem } from './plan';
-import { itemName, safeName } from './plan';
+import { itemName } from './plan';
+import { isSafeVersion } from '../core/safe-names';
 import { HandlerDir, installedVersion, compareExtVersions } from './handler-state';
 
 export type Operation = 'install' | 'enable' | 'disable' | 'update' | 'uninstall';
@@ -224,7 +225,7 @@ export class Lifecycle {
     }
     const selected = this.deps.selectVersion(manifest, h.version, installed);
     if (!selected) return this.fail(h, installed ?? h.version, new ExtensionError(`[ExtensionError] Unable to find version ${h.version} in manifest for extension ${h.name}`));
-    if (!safeName(selected)) return this.fail(h, h.version, new ExtensionError(`[ExtensionError] Invalid version ${JSON.stringify(selected)} in manifest for extension ${h.name}`));
+    if (!isSafeVersion(selected)) return this.fail(h, h.version, new ExtensionError(`[ExtensionError] Invalid version ${JSON.stringify(selected)} in manifest for extension ${h.name}`));
     if (selected !== h.version) this.log.info(`[${h.name}] version ${selected} selected for the requested ${h.version}`);
     const dir = this.dir(h.name, selected);
     const s = item.settings;

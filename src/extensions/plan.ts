@@ -4,6 +4,7 @@
  * items are put in dependency order, and the clean-up of handler directories that left the goal state is computed.
  * Pure functions over typed values; the file system is only read by `handlerDirsOnDisk`.
  */
+import { isSafeExtensionName, isSafeHandlerName, isSafeVersion } from '../core/safe-names';
 import type { ExtensionsConfigDoc, PluginDoc, PluginSettingsDoc } from '../fabric/documents';
 import type { HostFs } from '../os/os';
 import { parseHandlerDirName } from './handler-files';
@@ -77,10 +78,6 @@ function parseSettingsText(text: string): ParsedSettingsText[] | undefined {
 
 const NO_SETTINGS: ParsedSettingsText = { publicSettings: null, protectedSettings: null, protectedSettingsCertThumbprint: null };
 
-/** A name that can be part of a file name under Lib.Dir (NEW: goal-state data never becomes a path). */
-export function safeName(n: string): boolean {
-  return n.length > 0 && n.length <= 255 && !/[/\\\0\n\r]/.test(n) && n !== '.' && n !== '..' && !n.startsWith('.');
-}
 
 function level(text: string | undefined): number {
   if (text === undefined) return 0;
@@ -129,7 +126,7 @@ function attachSettings(spec: HandlerSpec, all: PluginSettingsDoc[]): void {
   if (ps.extensionRuntimeSettings.length) {
     spec.supportsMultiConfig = true;
     for (const r of ps.extensionRuntimeSettings) {
-      if (r.name.trim() && !safeName(r.name)) { spec.invalidReason = `Invalid extension name ${JSON.stringify(r.name)} for the Extension: ${n}`; spec.settings = []; return; }
+      if (r.name.trim() && !isSafeExtensionName(r.name)) { spec.invalidReason = `Invalid extension name ${JSON.stringify(r.name)} for the Extension: ${n}`; spec.settings = []; return; }
       if (!r.name.trim()) { spec.invalidReason = `ExtensionRuntimeSettings without a name for the Extension: ${n}`; spec.settings = []; return; }
       const s = seq(r.seqNo);
       if (s === undefined) { spec.invalidReason = `SeqNo not specified for the Extension: ${n}.${r.name}`; spec.settings = []; return; }
@@ -155,7 +152,7 @@ export function parseHandlers(ec: ExtensionsConfigDoc): { handlers: HandlerSpec[
       name: p.name, version: p.version.trim(), state: 'enabled', manifestUris: p.manifestUris,
       encodedSignature: p.encodedSignature ?? '', settings: [], supportsMultiConfig: false, plugin: p,
     };
-    if (!safeName(p.name) || !safeName(spec.version)) {
+    if (!isSafeHandlerName(p.name) || !isSafeVersion(spec.version)) {
       spec.invalidReason = `Invalid handler name or version: ${JSON.stringify(p.name)} ${JSON.stringify(spec.version)}`;
       handlers.push(spec);
       continue;

@@ -25,8 +25,10 @@ test('real values pass', () => {
   for (const s of ['Microsoft.Azure.Extensions.CustomScript', 'Microsoft.OSTCExtensions.VMAccessForLinux', 'Microsoft.CPlat.Core.RunCommandLinux']) {
     assert.ok(isSafeHandlerName(s), s);
   }
-  for (const s of ['2.1.7', '1.0', '1', '1.2.3.4']) assert.ok(isSafeVersion(s), s);
-  for (const s of ['1.2.3.4.5', '1.', '.1', '1..2', '1.x', '1234567890']) assert.equal(isSafeVersion(s), false, s);
+  for (const s of ['2.1.7', '1.0', '1', '1.2.3.4', '1.2.3.4.5', '2.0.0-beta1', '2.0rc1', '1.0.alpha']) assert.ok(isSafeVersion(s), s);
+  for (const s of ['1.2.3.4.5.6.7.8.9', '1.', '.1', '1..2', '1.x', '1234567890', '1.*', '1.0-gamma', '1.0 ', '1/0']) assert.equal(isSafeVersion(s), false, s);
+  // `__` separates name and version in `<name>__<version>.zip`: never inside a handler name
+  assert.equal(isSafeHandlerName('Evil__1.0'), false);
   assert.ok(isSafeThumbprint('F6ABAA61098A301EBB8A571C3C7CF77F355F7FA9'));
   assert.ok(isSafeThumbprint('f6abaa61098a301ebb8a571c3c7cf77f355f7fa9'));
   assert.equal(isSafeThumbprint('F6ABAA61098A301EBB8A571C3C7CF77F355F7FA'), false);
