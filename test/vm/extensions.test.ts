@@ -69,14 +69,19 @@ async function lifecycleSteps(vm: Vm, sc: Scenario, secret: { password: string }
     await sleep(3000);
     assert.equal(calls(vm).length, 2, 'no command while the incarnation is unchanged');
     assert.ok(vm.simulator.summary()!.statusUploads >= uploads + 2, 'status uploaded every period');
+    // the quiet polls after the install and enable settled the heap (src/core/heap-settle.ts; verbose log)
+    const settles = (): number => (agentLog(vm).match(/VERBOSE .*Quiet: heap [\d.]+ \S+ [\d.]+ MiB/g) ?? []).length;
+    assert.ok(settles() >= 1, 'no heap settle after the busy start');
 
     // 3. new settings (seq 1): settings file written, enable only. The tenant certificate files vanished meanwhile:
     //    they are there again before the command runs (§7.2; the unit test ext-handler proves the refetch itself).
     const tp = sc.certificates[0].thumbprint;
     for (const f of [`${L}/${tp}.crt`, `${L}/${tp}.prv`]) execFileSync('rm', ['-f', `${vm.rootPath}${f}`]);
     let n = callRecords(vm).length;
+    const settlesBefore = settles();
     publish(vm, sc, [ext({ seqNo: 1, fake: 'status=success mrseq=1 decrypt=1', protectedSettingsPlain: secret })]);
     await waitFor(vm, 'enable success, seq 1', () => entry(vm)?.runtimeSettingsStatus?.sequenceNumber === 1 && entry(vm)?.runtimeSettingsStatus?.settingsStatus.status.status === 'success');
+    await waitFor(vm, 'a heap settle after the new goal state', () => settles() > settlesBefore, 15_000);
     assert.deepEqual(calls(vm, n), ['enable@1.0.0']);
     const dec2 = fakeLog(vm).filter((r) => r.event === 'decrypt').pop();
     assert.equal(dec2?.op, 'enable');

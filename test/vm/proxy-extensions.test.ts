@@ -13,7 +13,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { agentCommand, createVm, defaultWaagentConf } from './vm';
+import { agentCommand, createVm, defaultWaagentConf, type Vm } from './vm';
 import { defaultScenario } from '../fabric/scenario';
 import { fakeExtensionPackage, FAKE_LOG } from '../fabric/fake-extension';
 import { N, L, ext, entry, calls, callRecords, waitFor, startDaemon, agentLog } from './ext-helpers';
@@ -28,6 +28,32 @@ if (skip) console.log(`# skipping proxy extension VM tests: ${skip}`);
 /** Storage traffic in the simulator (§5.4: the only requests allowed through the proxy). */
 const STORAGE = new Set(['blob', 'extManifest', 'extPackage', 'artifactsProfile']);
 
+/** A throwaway VM whose waagent.conf points HttpProxy.* at the tinyproxy of the bed, with `password`. */
+function proxyVm(sc: ReturnType<typeof defaultScenario>, password: string): Promise<Vm> {
+  return createVm({
+    scenario: sc,
+    waagentConf: defaultWaagentConf({
+      'HttpProxy.Host': `${USER}:${password}@127.0.0.1`, 'HttpProxy.Port': String(PORT), 'Extensions.GoalStatePeriod': '1',
+    }),
+  });
+}
+
+/** Starts the proxy and the daemon, waits until the enable's success is uploaded, stops the daemon; returns the command
+ *  lines seen meanwhile (for the secret audit). */
+async function runUntilEnableSuccess(vm: Vm, waitMs: number): Promise<string> {
+  await startProxy(vm);
+  const daemon = startDaemon(vm, 240_000);
+  const { seen } = await scanCmdlines(vm, (async () => {
+    try {
+      await waitFor(vm, 'enable success uploaded', () => {
+        const e = entry(vm);
+        return e?.status === 'Ready' && e.runtimeSettingsStatus?.settingsStatus.status.status === 'success';
+      }, waitMs);
+    } finally { await daemon.stop(); }
+  })());
+  return seen;
+}
+
 test('proxy: the extension manifest and package download through tinyproxy with Basic auth (direct channel); install, enable, status uploaded; the wire server and host plugin never proxied; no secret leaks',
   { skip, timeout: 300_000 }, async () => {
     const sc = defaultScenario();
@@ -35,23 +61,9 @@ test('proxy: the extension manifest and package download through tinyproxy with 
     sc.extensions = [ext({ fake: 'status=success', protectedSettingsPlain: { token: 'ext-protected-1' } })];
     // The host plugin refuses both the artifact download and the status upload: only the direct channel works.
     sc.faults = [...sc.faults, { kind: 'hgArtifact', status: 500 }, { kind: 'hgStatus', status: 500 }];
-    const vm = await createVm({
-      scenario: sc,
-      waagentConf: defaultWaagentConf({
-        'HttpProxy.Host': `${USER}:${PASSWORD}@127.0.0.1`, 'HttpProxy.Port': String(PORT), 'Extensions.GoalStatePeriod': '1',
-      }),
-    });
+    const vm = await proxyVm(sc, PASSWORD);
     try {
-      await startProxy(vm);
-      const daemon = startDaemon(vm, 240_000);
-      const { seen } = await scanCmdlines(vm, (async () => {
-        try {
-          await waitFor(vm, 'enable success uploaded', () => {
-            const e = entry(vm);
-            return e?.status === 'Ready' && e.runtimeSettingsStatus?.settingsStatus.status.status === 'success';
-          }, 120_000);
-        } finally { await daemon.stop(); }
-      })());
+      const seen = await runUntilEnableSuccess(vm, 120_000);
 
       // The extension installed and enabled, once each; its status (success) reached storage.
       assert.deepEqual(calls(vm), ['install@1.0.0', 'enable@1.0.0']);
@@ -107,23 +119,9 @@ test('proxy: a wrong password refuses the direct manifest download with a clear 
     const sc = defaultScenario();
     sc.extensionPackages = [fakeExtensionPackage(N, '1.0.0')];
     sc.extensions = [ext({ fake: 'status=success' })];
-    const vm = await createVm({
-      scenario: sc,
-      waagentConf: defaultWaagentConf({
-        'HttpProxy.Host': `${USER}:${wrong}@127.0.0.1`, 'HttpProxy.Port': String(PORT), 'Extensions.GoalStatePeriod': '1',
-      }),
-    });
+    const vm = await proxyVm(sc, wrong);
     try {
-      await startProxy(vm);
-      const daemon = startDaemon(vm, 240_000);
-      const { seen } = await scanCmdlines(vm, (async () => {
-        try {
-          await waitFor(vm, 'enable success uploaded', () => {
-            const e = entry(vm);
-            return e?.status === 'Ready' && e.runtimeSettingsStatus?.settingsStatus.status.status === 'success';
-          }, 150_000);
-        } finally { await daemon.stop(); }
-      })());
+      const seen = await runUntilEnableSuccess(vm, 150_000);
       assert.deepEqual(calls(vm), ['install@1.0.0', 'enable@1.0.0']);
       const log = agentLog(vm);
       // The refusal is named for what it is (tinyproxy answers a wrong password with its own 401), and retried.

@@ -17,7 +17,7 @@ import {
 import { dirname, join } from 'node:path';
 import { buildOvfEnv, type Scenario } from '../fabric/scenario';
 import type { Recorded, Summary } from '../fabric/simulator';
-import { AGENT_ENV, DROP_CAPS, SIM_JS, TOP, agentCommand, detachLoopsAfter, hiddenHostPaths, imageWrite, leaseFile, type SimHandle } from './vm';
+import { AGENT_ENV, DROP_CAPS, SIM_JS, TOP, agentCommand, detachLoopsAfter, hiddenHostPaths, imageWrite, leaseFile, trackVm, untrackVm, type SimHandle } from './vm';
 
 const NODE = process.execPath;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -60,21 +60,6 @@ mount -t overlay overlay -o "lowerdir=$F/image:/,upperdir=$F/upper,workdir=$F/wo
 touch "$W/setup-done"
 exec sleep 2147483647
 `;
-
-const live = new Set<SystemdVm>();
-let handlersInstalled = false;
-function installExitHandlers(): void {
-  if (handlersInstalled) return;
-  handlersInstalled = true;
-  const teardown = (): void => {
-    for (const vm of [...live]) {
-      vm.destroySync();
-      if (!process.env.WAAGENT_KEEP_VM) { try { rmSync(vm.dir, { recursive: true, force: true }); } catch { /* best effort */ } }
-    }
-  };
-  process.on('exit', teardown);
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, () => { teardown(); process.exit(128 + (sig === 'SIGINT' ? 2 : sig === 'SIGTERM' ? 15 : 1)); });
-}
 
 function childrenOf(pid: number): number[] {
   try {
@@ -159,8 +144,7 @@ export class SystemdVm {
 
   /** Builds the DVD, the image layer and the control directory, mounts the overlay, boots the container. */
   async boot(): Promise<void> {
-    live.add(this);
-    installExitHandlers();
+    trackVm(this);
     const o = this.opts;
     for (const d of ['merged', 'fs', 'image', 'ctl', 'ctl/sim', 'ctl/init']) mkdirSync(join(this.dir, d), { recursive: true });
     writeFileSync(join(this.ctl, 'scenario.json'), JSON.stringify(o.scenario));
@@ -380,7 +364,7 @@ export class SystemdVm {
   destroySync(): void {
     if (this.destroyed) return;
     this.destroyed = true;
-    live.delete(this);
+    untrackVm(this);
     // The container's PID 1, and (should it not be known) every child of nspawn: killing a PID namespace's init
     // ends the namespace; killing only nspawn would leave the container running.
     const nspawnKids = this.nspawn?.pid ? childrenOf(this.nspawn.pid) : [];

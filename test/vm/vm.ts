@@ -155,17 +155,21 @@ export interface SimHandle {
   bumpIncarnation(): void;
 }
 
-const live = new Set<Vm>();
+/** A throwaway machine the exit handlers tear down (Vm, SystemdVm). */
+interface Teardownable { readonly dir: string; destroySync(): void }
+const live = new Set<Teardownable>();
 let handlersInstalled = false;
 
-function installExitHandlers(): void {
+/** Tears `vm` down at process exit or on SIGINT/SIGTERM/SIGHUP, until `untrackVm`. */
+export function trackVm(vm: Teardownable): void {
+  live.add(vm);
   if (handlersInstalled) return;
   handlersInstalled = true;
   // At exit nothing can read a VM's files any more: remove them too, unless WAAGENT_KEEP_VM asks to keep them.
   const teardown = (): void => {
-    for (const vm of [...live]) {
-      vm.destroySync();
-      if (!process.env.WAAGENT_KEEP_VM) { try { rmSync(vm.dir, { recursive: true, force: true }); } catch { /* best effort */ } }
+    for (const v of [...live]) {
+      v.destroySync();
+      if (!process.env.WAAGENT_KEEP_VM) { try { rmSync(v.dir, { recursive: true, force: true }); } catch { /* best effort */ } }
     }
   };
   process.on('exit', teardown);
@@ -176,6 +180,8 @@ function installExitHandlers(): void {
     });
   }
 }
+
+export function untrackVm(vm: Teardownable): void { live.delete(vm); }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -491,8 +497,7 @@ export class Vm {
 
   /** Builds the DVD and the image layer, starts the namespaces and waits for the simulator. */
   async boot(): Promise<void> {
-    live.add(this);
-    installExitHandlers();
+    trackVm(this);
     const o = this.opts;
     mkdirSync(join(this.dir, 'merged'));
     mkdirSync(join(this.dir, 'fs'));
@@ -954,7 +959,7 @@ export class Vm {
   destroySync(): void {
     if (this.destroyed) return;
     this.destroyed = true;
-    live.delete(this);
+    untrackVm(this);
     if (!this.pid1 && this.unshare?.pid) {
       try {
         const kids = readFileSync(`/proc/${this.unshare.pid}/task/${this.unshare.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
